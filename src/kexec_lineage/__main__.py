@@ -1,0 +1,3 @@
+from kexec_lineage.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The ``kexec-lineage`` command: a thin argparse front over the library."""

@@ -1,0 +1,1 @@
+"""The nouns of kexec-lineage as frozen dataclasses: pure, no I/O."""

@@ -1,0 +1,38 @@
+"""Fixtures shared by every test: real tools, real files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+def tool(name: str) -> str:
+    """Path of a system tool that `make test` installs; a missing one fails the test."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed; `make test` installs it (scripts/system-packages)")
+    return path
+
+
+def run(*argv: str | Path, input: bytes | None = None) -> str:
+    """Run a real program, fail the test on a non-zero exit, return its stdout."""
+    proc = subprocess.run(
+        [str(a) for a in argv], input=input, capture_output=True, check=False, timeout=60
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"{argv[0]} exited {proc.returncode}: {proc.stderr.decode(errors='replace')}")
+    return proc.stdout.decode("utf-8", "replace")
+
+
+@pytest.fixture
+def shared() -> Path:
+    """../shared beside the checkout; tests that read it skip cleanly where it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent (a fresh clone has no ../shared)")
+    return SHARED
