@@ -10,6 +10,7 @@ is a bug and keeps its traceback.
 
     LineageError
      ├─ InputError                      unusable path, file or argument
+     ├─ LogError                        a log that cannot be read as its format
      └─ AbiError                        bytes that do not follow a kernel ABI
          ├─ MetadataError               struct kho_kexec_metadata rejected
          │   ├─ MetadataTooSmall        fewer than 4 bytes
@@ -37,6 +38,7 @@ __all__ = (
     "FdtNodeError",
     "InputError",
     "LineageError",
+    "LogError",
     "MetadataError",
     "MetadataTooSmall",
     "MetadataTruncated",
@@ -50,6 +52,11 @@ class LineageError(Exception):
 
 class InputError(LineageError):
     """A path, file or argument that cannot be used."""
+
+
+class LogError(LineageError):
+    """A log that cannot be read as the format it claims (a pstore record
+    without header, a compressed record that does not decompress)."""
 
 
 class AbiError(LineageError):

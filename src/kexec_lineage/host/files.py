@@ -12,10 +12,12 @@ from pathlib import Path
 
 from kexec_lineage.errors import InputError
 
-__all__ = ("MAX_FILE_SIZE", "read_bytes")
+__all__ = ("MAX_FILE_SIZE", "MAX_LOG_SIZE", "expand_paths", "read_bytes")
 
-#: Larger than any KHO blob or log we read whole; stops ``/dev/zero`` and friends.
+#: Larger than any KHO blob or kernel file we read whole; stops ``/dev/zero`` and friends.
 MAX_FILE_SIZE = 64 << 20
+#: Console archives can be large; they are still read whole (regexes scan them in C).
+MAX_LOG_SIZE = 16 << 30
 
 
 def read_bytes(path: Path, limit: int = MAX_FILE_SIZE) -> bytes:
@@ -31,3 +33,20 @@ def read_bytes(path: Path, limit: int = MAX_FILE_SIZE) -> bytes:
     if len(data) > limit:
         raise InputError(f"{path}: larger than {limit} bytes; not a file this command reads")
     return data
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """``paths`` with each directory replaced by the files in it, sorted by name.
+
+    :raises InputError: a directory that cannot be listed.
+    """
+    out: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            out.append(path)
+            continue
+        try:
+            out += sorted(p for p in path.iterdir() if p.is_file())
+        except OSError as exc:
+            raise InputError(f"cannot list {path}: {exc.strerror or exc}") from None
+    return out
