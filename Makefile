@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test bench lint typecheck pytest clean
 
 demo: $(STAMP)
 	$(BIN)/kexec-lineage demo
@@ -13,14 +13,18 @@ demo: $(STAMP)
 test: $(STAMP) lint typecheck pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# Throughput figures, printed as ratios against a baseline in the same run.
+bench: $(STAMP)
+	$(BIN)/python -m bench.scan_throughput
 
 # System packages first (compilers, swig for pylibfdt, dtc for the tests),
 # then the virtualenv with every extra.

@@ -44,7 +44,7 @@ def test_last_occurrence_wins_and_absent() -> None:
     [
         ("kexec_lineage.count=-1", "kexec_lineage.count='-1' is not a u32"),
         ("kexec_lineage.count=4294967296", "kexec_lineage.count='4294967296' is not a u32"),
-        ("kexec_lineage.count=١", "kexec_lineage.count='١' is not a u32"),
+        ("kexec_lineage.count=\u0661", "kexec_lineage.count='\u0661' is not a u32"),
         ("kexec_lineage.boot=nope", "kexec_lineage.boot='nope' is not a boot id"),
         ("kexec_lineage.prev=", "kexec_lineage.prev='' is not a kernel release"),
     ],

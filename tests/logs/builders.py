@@ -18,6 +18,7 @@ def kernel_boot(
     release: str,
     cmdline: str = "console=ttyS0 root=/dev/vda",
     incoming: Handoff | None = None,
+    *,
     kho: str | None = "kho-v3",
     body: tuple[str, ...] = ("Calibrating delay loop... 5187.80 BogoMIPS",),
     ending: tuple[str, ...] = ("kexec_core: Starting new kernel",),

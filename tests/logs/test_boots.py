@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from kexec_lineage.logs.boots import split_boots
@@ -54,7 +55,7 @@ def test_chain_segmentation() -> None:
     assert third.kho_lines[0].startswith("setup: handover FDT (0x")
     assert (third.params.prev, third.params.count) == ("7.1.2", 2)
     assert fourth.start_evidence == ()
-    assert all(a.end == b.start for a, b in zip(boots, boots[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(boots))
 
 
 def test_stale_parameters_after_reboot_mean_cold() -> None:

@@ -72,7 +72,7 @@ def export(entries: list[dict[str, object]]) -> bytes:
     for entry in entries:
         for name, value in entry.items():
             if isinstance(value, list):
-                raw = bytes(value)  # type: ignore[arg-type]
+                raw = bytes(value)
                 out.append(name.encode() + b"\n" + struct.pack("<Q", len(raw)) + raw + b"\n")
             else:
                 out.append(f"{name}={value}\n".encode())
@@ -204,7 +204,8 @@ def test_syslog_file_keeps_kernel_lines_per_host() -> None:
     )
     logs = {log.host: log for log in read_logs([("syslog", data)])}
     assert logs["db-1"].text == (
-        b"[    0.000000] Linux version 7.1.0 (b@h) (gcc) #1\n[    1.000000] reboot: Restarting system\n"
+        b"[    0.000000] Linux version 7.1.0 (b@h) (gcc) #1\n"
+        b"[    1.000000] reboot: Restarting system\n"
     )
     assert logs["db-2"].text == b"[    5.000000] BUG: oops\n"
 

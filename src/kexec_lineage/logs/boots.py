@@ -23,28 +23,26 @@ from kexec_lineage.model.text import from_kernel
 
 __all__ = ("ENDINGS", "LogBoot", "boot_index", "split_boots")
 
-# The banner at the start of a line, after the kernel's prefixes. Console
-# text has banners glued to firmware output split off already.
-_BANNER_RE = re.compile(rb"^(?:<\d+>)?(?:\[[^\]\n]{1,40}\][ \t]*){0,2}Linux version (\S+) \(", re.M)
+# Every pattern starts with a literal, which re finds at memchr speed; what
+# may stand before it on its line is checked afterwards (_at_line_start).
+_BANNER_RE = re.compile(rb"Linux version (\S+) \(")
 _KERNEL_LINE_RE = re.compile(rb"^(?:<\d+>)?\[\s*\d+\.\d+\]", re.M)
-_CMDLINE_RE = re.compile(rb"(?:Kernel )?[Cc]ommand line: ?([^\r\n]*)")
+_CMDLINE_RE = re.compile(rb"ommand line: ?([^\r\n]*)")
 _KHO_RE = re.compile(rb"KHO: ([^\r\n]*)")
 _EXEC_FROM_RE = re.compile(r"exec from: (.*) \(count (\d+)\)")
-# What each way of ending a boot prints last, as (ending, pattern).
-ENDINGS: tuple[tuple[str, bytes], ...] = (
-    ("panic", rb"Kernel panic - not syncing"),
-    ("kdump", rb"Starting crashdump kernel"),
-    (
-        "kexec",
-        rb"(?:kexec_core|kexec): Starting new kernel|^(?:\[[^\]\n]*\][ \t]*)*Starting new kernel",
-    ),
-    ("reboot", rb"reboot: Restarting system|^(?:\[[^\]\n]*\][ \t]*)*Restarting system\."),
-    ("poweroff", rb"reboot: Power down|^(?:\[[^\]\n]*\][ \t]*)*Power down\."),
-    ("halt", rb"reboot: System halted|^(?:\[[^\]\n]*\][ \t]*)*System halted\."),
+# The kernel's own prefixes: level, time stamp, caller id.
+_PREFIXES_RE = re.compile(rb"(?:<\d+>)?(?:\[[^\]\n]{1,40}\][ \t]*){0,2}")
+#: How each way of ending a boot shows in the log: (ending, message, what may
+#: precede the message on its line after the kernel's prefixes; None: anything).
+ENDINGS: tuple[tuple[str, bytes, tuple[bytes, ...] | None], ...] = (
+    ("panic", b"Kernel panic - not syncing", None),
+    ("kdump", b"Starting crashdump kernel", None),
+    ("kexec", b"Starting new kernel", (b"", b"kexec_core: ", b"kexec: ")),
+    ("reboot", b"Restarting system", (b"", b"reboot: ")),
+    ("poweroff", b"Power down", (b"", b"reboot: ")),
+    ("halt", b"System halted", (b"", b"reboot: ")),
 )
-_ENDING_RE = re.compile(
-    b"|".join(b"(?P<%s>%s)" % (name.encode(), pat) for name, pat in ENDINGS), re.M
-)
+_ENDING_RES = tuple((name, re.compile(re.escape(text)), lead) for name, text, lead in ENDINGS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +80,17 @@ class LogBoot:
 
 def _boundaries(log: ConsoleLog) -> list[tuple[int, BootMark | None]]:
     """Start offsets of boots: source marks where the source has them, else banners."""
+    starts: list[tuple[int, BootMark | None]]
     if log.marks:
-        starts: list[tuple[int, BootMark | None]] = [(m.offset, m) for m in log.marks]
+        starts = [(m.offset, m) for m in log.marks]
         if starts[0][0] > 0:
             starts.insert(0, (0, None))
         return starts
-    starts = [(_line_start(log.text, m.start()), None) for m in _BANNER_RE.finditer(log.text)]
+    starts = [
+        (_line_start(log.text, m.start()), None)
+        for m in _BANNER_RE.finditer(log.text)
+        if _lead(log.text, m.start()) == b""
+    ]
     if not starts:
         return [(0, None)]
     if starts[0][0] > 0:
@@ -104,12 +107,32 @@ def _line_start(text: bytes, pos: int) -> int:
     return text.rfind(b"\n", 0, pos) + 1
 
 
-def _ending(chunk: bytes) -> str | None:
-    found = [m.lastgroup for m in _ENDING_RE.finditer(chunk)]
-    if "panic" in found:
+def _lead(text: bytes, pos: int) -> bytes:
+    """What stands before ``pos`` on its line once the kernel's prefixes are gone."""
+    start = _line_start(text, pos)
+    prefixes = _PREFIXES_RE.match(text, start, pos)
+    return text[prefixes.end() if prefixes else start : pos]
+
+
+def _is_cmdline(text: bytes, match: re.Match[bytes]) -> bool:
+    # "Command line:" (x86 setup_arch) or "Kernel command line:" (every arch).
+    at = match.start() - 1
+    return at >= 0 and text[at] in b"Cc" and _lead(text, at) in (b"", b"Kernel ")
+
+
+def _ending(text: bytes, start: int, end: int) -> str | None:
+    found: list[tuple[int, str]] = []
+    for name, pattern, lead in _ENDING_RES:
+        found += [
+            (m.start(), name)
+            for m in pattern.finditer(text, start, end)
+            if lead is None or _lead(text, m.start()) in lead
+        ]
+    names = {name for _, name in found}
+    if "panic" in names:
         # A panic ends the boot whatever follows ("Rebooting in N seconds").
-        return "kdump" if "kdump" in found else "panic"
-    return found[-1] if found else None
+        return "kdump" if "kdump" in names else "panic"
+    return max(found)[1] if found else None
 
 
 def split_boots(log: ConsoleLog) -> list[LogBoot]:
@@ -121,12 +144,18 @@ def split_boots(log: ConsoleLog) -> list[LogBoot]:
         end = starts[index + 1][0] if index + 1 < len(starts) else len(text)
         if start == end and index + 1 < len(starts):
             continue
-        chunk = text[start:end]
-        banner = _BANNER_RE.search(chunk)
+        banner = next(
+            (m for m in _BANNER_RE.finditer(text, start, end) if _lead(text, m.start()) == b""),
+            None,
+        )
         release = from_kernel(banner.group(1)) if banner else (mark.release if mark else None)
-        cmd = _CMDLINE_RE.search(chunk)
+        cmd = next(
+            (m for m in _CMDLINE_RE.finditer(text, start, end) if _is_cmdline(text, m)), None
+        )
         cmdline = from_kernel(cmd.group(1)).strip() if cmd else None
-        kho_lines = tuple(from_kernel(m.group(1)).rstrip() for m in _KHO_RE.finditer(chunk))
+        kho_lines = tuple(
+            from_kernel(m.group(1)).rstrip() for m in _KHO_RE.finditer(text, start, end)
+        )
         exec_from = next((m for line in kho_lines if (m := _EXEC_FROM_RE.fullmatch(line))), None)
         params = parse_params(cmdline or "")
         started, evidence = _how_started(cmdline, exec_from is not None, params, boots)
@@ -141,7 +170,7 @@ def split_boots(log: ConsoleLog) -> list[LogBoot]:
                 kho_exec_from=exec_from.group(1) if exec_from else None,
                 kho_count=int(exec_from.group(2)) if exec_from else None,
                 kho_lines=kho_lines,
-                ended=_ending(chunk),
+                ended=_ending(text, start, end),
                 started=started,
                 start_evidence=evidence,
                 boot_id=mark.boot_id if mark else None,
