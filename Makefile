@@ -25,6 +25,7 @@ pytest: $(STAMP)
 # Throughput figures, printed as ratios against a baseline in the same run.
 bench: $(STAMP)
 	$(BIN)/python -m bench.scan_throughput
+	$(BIN)/python -m bench.record_time
 
 # System packages first (compilers, swig for pylibfdt, dtc for the tests),
 # then the virtualenv with every extra.

@@ -32,6 +32,7 @@ __all__ = (
     "LineageParams",
     "format_params",
     "parse_params",
+    "raw_words",
     "replace_params",
     "split_cmdline",
 )
@@ -66,9 +67,14 @@ class LineageParams:
         return (self.prev, self.count, self.boot) != (None, None, None)
 
 
+def raw_words(cmdline: str) -> list[str]:
+    """Words of ``cmdline`` as the kernel splits them, quotes kept."""
+    return list(_WORD_RE.findall(cmdline))
+
+
 def split_cmdline(cmdline: str) -> list[str]:
     """Words of ``cmdline`` as the kernel splits them, quotes removed."""
-    return [word.replace('"', "") for word in _WORD_RE.findall(cmdline)]
+    return [word.replace('"', "") for word in raw_words(cmdline)]
 
 
 def parse_params(cmdline: str) -> LineageParams:

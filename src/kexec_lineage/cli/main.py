@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from kexec_lineage import __version__
-from kexec_lineage.cli import boots, crashes, decode, demo
+from kexec_lineage.cli import boots, crashes, decode, demo, kexec, record, status
 from kexec_lineage.errors import LineageError
 
 __all__ = ("build_parser", "main")
 
 _PROG = "kexec-lineage"
-_COMMANDS = (decode, boots, crashes, demo)
+_COMMANDS = (record, status, kexec, decode, boots, crashes, demo)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -8,7 +8,8 @@ One kernel crash report found in a log, titled the way syzkaller's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 __all__ = ("Crash",)
 
@@ -35,3 +36,9 @@ class Crash:
     report: str = ""
     offset: int = 0
     end: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, as ``kexec-lineage crashes --json`` prints a crash."""
+        out = asdict(self)
+        out["alt_titles"] = list(self.alt_titles)
+        return out

@@ -1,0 +1,47 @@
+"""
+Identity
+--------
+
+Who this boot is: the kernel's random ``boot_id`` (new on every boot, kexec
+included), the release (``uname -r``), the host name and ``machine-id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from kexec_lineage.errors import InputError
+from kexec_lineage.host.files import read_bytes
+
+__all__ = ("Identity", "read_identity", "read_text")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    boot_id: str
+    release: str
+    host: str
+    machine_id: str | None
+
+
+def read_text(root: Path, relative: str) -> str | None:
+    """A small text file under ``root``, stripped; ``None`` where it is absent."""
+    path = root / relative
+    if not path.exists():
+        return None
+    return read_bytes(path, 1 << 20).decode("utf-8", "surrogateescape").strip()
+
+
+def read_identity(root: Path) -> Identity:
+    """:raises InputError: no boot id or release under ``root`` (not a Linux root)."""
+    boot_id = read_text(root, "proc/sys/kernel/random/boot_id")
+    release = read_text(root, "proc/sys/kernel/osrelease")
+    if not boot_id or not release:
+        raise InputError(
+            f"{root}: no proc/sys/kernel/random/boot_id or proc/sys/kernel/osrelease; "
+            "is /proc mounted, or is --root a copied system tree?"
+        )
+    host = read_text(root, "proc/sys/kernel/hostname") or read_text(root, "etc/hostname")
+    machine_id = read_text(root, "etc/machine-id") or None
+    return Identity(boot_id, release, host or machine_id or "localhost", machine_id)

@@ -1,0 +1,118 @@
+"""
+kexec load
+----------
+
+Wraps kexec-tools' ``kexec -l`` so that the next kernel's command line carries
+kexec-lineage's parameters: the chain then survives kernels without KHO, KHO
+ABI changes, and the plain ``kexec_load`` path that KHO does not take. Our
+words replace any stale ones; everything else in the command line and every
+kexec-tools option is passed on unchanged. kexec runs directly, never through
+a shell.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from kexec_lineage.abi.cmdline import LineageParams, raw_words, replace_params
+from kexec_lineage.errors import InputError
+from kexec_lineage.model.boot import Boot
+
+__all__ = ("KexecLoad", "build_load", "find_kexec", "run_load")
+
+_CMDLINE_OPTIONS = ("--append", "--command-line")
+_PANIC_OPTIONS = ("-p", "--load-panic")
+_LOAD_OPTIONS = ("-l", "--load", *_PANIC_OPTIONS)
+_FILE_LOAD_OPTIONS = ("-s", "--kexec-file-syscall")
+_REFUSED = ("-e", "--exec", "-u", "--unload", "-f", "--force", "-x", "--no-ifdown")
+# kexec-tools options whose value may follow as the next argument.
+_WITH_VALUE = ("-t", "--type", "--initrd", "--ramdisk", "--mem-min", "--mem-max", "--dtb")
+# Words kexec-tools itself drops from a reused /proc/cmdline.
+_NOT_REUSED = ("BOOT_IMAGE=", "initrd=")
+
+
+@dataclass(frozen=True, slots=True)
+class KexecLoad:
+    """A kexec-tools command line, ready to run."""
+
+    argv: tuple[str, ...]
+    image: str | None
+    cmdline: str
+    params: LineageParams
+    file_load: bool
+
+    def shell(self) -> str:
+        """The command as one shell-quoted line (for ``--dry-run``)."""
+        return shlex.join(self.argv)
+
+
+def _reused(current: str | None, panic: bool) -> list[str]:
+    drop = (*_NOT_REUSED, "crashkernel=") if panic else _NOT_REUSED
+    return [w for w in raw_words(current or "") if not w.replace('"', "").startswith(drop)]
+
+
+def build_load(
+    args: list[str], boot: Boot, current_cmdline: str | None, kexec: str = "kexec"
+) -> KexecLoad:
+    """The kexec-tools command that loads the next kernel as ``args`` ask, with our
+    parameters for a kexec from ``boot``.
+
+    Like kexec-tools, the last ``--append``/``--command-line`` wins, and
+    ``--reuse-cmdline`` puts the current command line before it.
+
+    :raises InputError: an option that does more than load, or a missing value.
+    """
+    passed: list[str] = []
+    given: str | None = None
+    reuse = False
+    image = None
+    rest = iter(args)
+    for arg in rest:
+        name, eq, value = arg.partition("=")
+        if arg in _REFUSED:
+            raise InputError(f"'kexec load' only loads; run 'kexec {arg}' yourself")
+        if name in _CMDLINE_OPTIONS:
+            given = value if eq else next(rest, None)
+            if given is None:
+                raise InputError(f"{arg} needs a value")
+        elif arg == "--reuse-cmdline":
+            reuse = True
+        else:
+            passed.append(arg)
+            if arg in _WITH_VALUE:
+                passed.append(next(rest, ""))
+            elif not arg.startswith("-"):
+                image = arg
+    panic = any(a in _PANIC_OPTIONS for a in passed)
+    words = _reused(current_cmdline, panic) if reuse else []
+    cmdline = " ".join([*words, *([given] if given else [])])
+    params = LineageParams(boot.release, (boot.kexec_count + 1) & 0xFFFF_FFFF, boot.boot_id)
+    new_cmdline = replace_params(cmdline, params)
+    if not any(a in _LOAD_OPTIONS for a in passed):
+        passed.insert(0, "-l")
+    return KexecLoad(
+        (kexec, *passed, f"--command-line={new_cmdline}"),
+        image,
+        new_cmdline,
+        params,
+        any(a in _FILE_LOAD_OPTIONS for a in passed),
+    )
+
+
+def find_kexec() -> str:
+    """:raises InputError: kexec-tools is not installed."""
+    path = shutil.which("kexec")
+    if path is None:
+        raise InputError("kexec-tools is not installed (no 'kexec' on PATH)")
+    return path
+
+
+def run_load(load: KexecLoad) -> int:
+    """Run kexec; its output goes straight to ours and its exit status is returned."""
+    try:
+        return subprocess.run(list(load.argv), check=False).returncode
+    except OSError as exc:
+        raise InputError(f"cannot run {load.argv[0]}: {exc.strerror}") from None

@@ -1,0 +1,169 @@
+"""
+Ledger
+------
+
+The host's own chain: one JSON line per event (a boot recorded, a kexec
+loaded, a pstore dump harvested), in ``ledger.jsonl`` under the state
+directory. It must survive power loss at any moment, since the host agent
+runs while machines crash and kexec:
+
+- an append is one ``write()`` of a whole line on an ``O_APPEND`` file,
+  followed by ``fsync``; a torn last line (no newline, or not JSON) is
+  skipped on read and terminated before the next append;
+- past ``max_bytes`` the ledger rotates: the entries of the current chain are
+  written to a new file, fsynced, and renamed into place, the old file
+  becoming ``ledger.jsonl.1`` (the one before is dropped). Readers merge both
+  files and drop duplicate lines, so a crash between the two renames loses
+  nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kexec_lineage.errors import InputError
+from kexec_lineage.model.boot import Boot
+
+__all__ = ("DEFAULT_STATE_DIR", "Ledger")
+
+#: Relative to the system root.
+DEFAULT_STATE_DIR = Path("var/lib/kexec-lineage")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Ledger:
+    """The ledger in ``directory`` (created on first append)."""
+
+    def __init__(self, directory: Path, max_bytes: int = 1 << 20) -> None:
+        self.directory = directory
+        self.path = directory / "ledger.jsonl"
+        self.previous = directory / "ledger.jsonl.1"
+        self.max_bytes = max_bytes
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.directory / "ledger.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise InputError(
+                f"cannot use state directory {self.directory}: {exc.strerror}"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every readable entry, oldest first."""
+        seen: set[bytes] = set()
+        out = []
+        for path in (self.previous, self.path):
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise InputError(f"cannot read {path}: {exc.strerror}") from None
+            for line in data.split(b"\n"):
+                if not line or line in seen:
+                    continue
+                seen.add(line)
+                try:
+                    entry = json.loads(line)
+                except (ValueError, RecursionError):
+                    continue  # torn by a crash, or damaged: skip
+                if isinstance(entry, dict):
+                    out.append(entry)
+        return out
+
+    def boots(self) -> list[Boot]:
+        """The recorded boots, oldest first."""
+        return self.boots_in(self.entries())
+
+    @staticmethod
+    def boots_in(entries: list[dict[str, Any]]) -> list[Boot]:
+        """The boots among ledger ``entries``."""
+        boots = []
+        for entry in entries:
+            if entry.get("type") != "boot" or not isinstance(entry.get("boot"), dict):
+                continue
+            try:
+                boots.append(Boot.from_dict(entry["boot"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return boots
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """Add ``entry`` durably.
+
+        :raises InputError: the state directory cannot be written.
+        """
+        line = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+        with self._locked():
+            try:
+                size = self._append(line)
+            except OSError as exc:
+                raise InputError(f"cannot write {self.path}: {exc.strerror}") from None
+            if size > self.max_bytes:
+                self._rotate()
+
+    def _append(self, line: bytes) -> int:
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # end a torn line so that ours stands alone
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            _fsync_dir(self.directory)
+        return size + len(line)
+
+    def _rotate(self) -> None:
+        entries = self.entries()
+        # Keep the current chain, everything from the last cold boot on, but
+        # at most half the bound, so that rotation does not follow every append
+        # on a host that only ever kexecs; older entries stay in ledger.jsonl.1.
+        cold = [
+            i
+            for i, e in enumerate(entries)
+            if e.get("type") == "boot"
+            and isinstance(e.get("boot"), dict)
+            and e["boot"].get("how") == "cold"
+        ]
+        lines = [
+            json.dumps(e, sort_keys=True, separators=(",", ":")).encode() + b"\n" for e in entries
+        ]
+        start = cold[-1] if cold else 0
+        while start < len(lines) - 1 and sum(map(len, lines[start:])) > self.max_bytes // 2:
+            start += 1
+        tmp = self.directory / "ledger.jsonl.tmp"
+        body = b"".join(lines[start:])
+        try:
+            with tmp.open("wb") as f:
+                f.write(body)
+                f.flush()
+                os.fsync(f.fileno())
+            self.path.replace(self.previous)
+            tmp.replace(self.path)
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            raise InputError(f"cannot rotate {self.path}: {exc.strerror}") from None

@@ -1,0 +1,220 @@
+"""
+Probe
+-----
+
+Gathers every piece of evidence of how this boot came to be, each from its
+own source under the system root: our parameters on ``proc/cmdline``, KHO's
+debugfs, the kernel log (``dev/kmsg``), pstore, and the ledger. A source that
+fails leaves a note naming the error class and the next one is read anyway:
+this runs at boot on every server and must not stop for one broken file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kexec_lineage.abi import kexec_metadata
+from kexec_lineage.abi.cmdline import LineageParams, parse_params, split_cmdline
+from kexec_lineage.errors import LineageError, MetadataError
+from kexec_lineage.host.files import read_bytes
+from kexec_lineage.host.identity import Identity, read_identity, read_text
+from kexec_lineage.host.kho_debugfs import DEBUGFS_KHO
+from kexec_lineage.host.ledger import Ledger
+from kexec_lineage.logs.boots import split_boots
+from kexec_lineage.logs.kmsg import from_kmsg
+from kexec_lineage.logs.sources import read_logs
+from kexec_lineage.model.boot import Boot
+from kexec_lineage.model.crash import Crash
+from kexec_lineage.model.handover import Handover
+
+__all__ = ("KhoEvidence", "Probe", "PstoreDump", "probe", "read_kmsg")
+
+PSTORE = Path("sys/fs/pstore")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class KhoEvidence:
+    """What KHO shows about this boot."""
+
+    #: the kernel has KHO debugfs at all
+    debugfs: bool = False
+    #: ``kho/in`` exists: the kernel accepted incoming KHO state
+    incoming: bool = False
+    handover: Handover | None = None
+    #: why the incoming kexec-metadata blob was rejected
+    blob_error: str | None = None
+    #: the kernel's ``KHO:`` lines, without the prefix
+    log_lines: tuple[str, ...] = ()
+    log_exec_from: str | None = None
+    log_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PstoreDump:
+    """One dump the previous boot left in pstore."""
+
+    reason: str
+    origin: str
+    digest: str
+    release: str | None
+    cmdline: str | None
+    params: LineageParams
+    ended: str | None
+    crashes: tuple[Crash, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    identity: Identity
+    cmdline: str | None
+    params: LineageParams
+    crash_kernel: bool
+    kho: KhoEvidence
+    pstore: tuple[PstoreDump, ...]
+    #: recorded boots before this one, oldest first
+    history: tuple[Boot, ...]
+    #: this boot as the ledger has it, if it was recorded already
+    recorded: Boot | None
+    #: digests of pstore dumps already harvested
+    harvested: frozenset[str]
+    problems: tuple[str, ...] = field(default=())
+
+
+def read_kmsg(path: Path) -> bytes:
+    """``/dev/kmsg`` read to its current end without blocking (or a saved copy)."""
+    if not stat.S_ISCHR(path.stat().st_mode):
+        return read_bytes(path)
+    chunks = []
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        while True:
+            try:
+                chunk = os.read(fd, 16384)  # one record per read
+            except BlockingIOError:
+                break
+            except BrokenPipeError:
+                continue  # records overwritten while we read: go on with the next
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _kho(root: Path) -> KhoEvidence:
+    base = root / DEBUGFS_KHO
+    handover = blob_error = None
+    blob = base / "in/sub_fdts" / kexec_metadata.NODE_NAME
+    if blob.is_file():
+        try:
+            handover = kexec_metadata.decode(read_bytes(blob))
+        except MetadataError as exc:
+            blob_error = str(exc)
+    return KhoEvidence(
+        debugfs=base.is_dir(),
+        incoming=(base / "in").is_dir(),
+        handover=handover,
+        blob_error=blob_error,
+    )
+
+
+def _kho_log(root: Path, kho: KhoEvidence) -> KhoEvidence:
+    kmsg = root / "dev/kmsg"
+    if not kmsg.exists():
+        return kho
+    logs = from_kmsg(read_kmsg(kmsg))
+    if not logs:
+        return kho
+    current = split_boots(logs[0])[-1]
+    return KhoEvidence(
+        kho.debugfs,
+        kho.incoming,
+        kho.handover,
+        kho.blob_error,
+        current.kho_lines,
+        current.kho_exec_from,
+        current.kho_count,
+    )
+
+
+def _pstore(root: Path) -> tuple[PstoreDump, ...]:
+    folder = root / PSTORE
+    if not folder.is_dir():
+        return ()
+    files = [
+        (str(p), read_bytes(p))
+        for p in sorted(folder.iterdir())
+        if p.name.startswith("dmesg-") and p.is_file()
+    ]
+    if not files:
+        return ()
+    # The crash tables take a third of record's start-up; most boots find no dump.
+    from kexec_lineage.logs.crash_report import parse_crashes
+
+    dumps = []
+    for log in read_logs(files, "pstore"):
+        boots = split_boots(log)
+        last = boots[-1]
+        dumps.append(
+            PstoreDump(
+                reason=log.source.partition(":")[2],
+                origin=log.origin,
+                digest=hashlib.sha256(log.text).hexdigest(),
+                release=last.release,
+                cmdline=last.cmdline,
+                params=last.params,
+                ended=last.ended,
+                crashes=tuple(parse_crashes(log.text)),
+            )
+        )
+    return tuple(dumps)
+
+
+def probe(root: Path, ledger: Ledger) -> Probe:
+    """Everything the host shows about this boot.
+
+    :raises InputError: no identity under ``root``; every other source only
+        leaves a problem note when it fails.
+    """
+    identity = read_identity(root)
+    problems: list[str] = []
+
+    def attempt(what: str, step: Callable[[], T], default: T) -> T:
+        try:
+            return step()
+        except (LineageError, OSError, ValueError) as exc:
+            problems.append(f"{what}: {type(exc).__name__}: {exc}")
+            return default
+
+    cmdline = attempt("cmdline", lambda: read_text(root, "proc/cmdline"), None)
+    words = split_cmdline(cmdline or "")
+    crash_kernel = (
+        any(w.startswith("elfcorehdr=") for w in words) or (root / "proc/vmcore").exists()
+    )
+    kho = attempt("kho debugfs", lambda: _kho(root), KhoEvidence())
+    kho = attempt("kernel log", lambda: _kho_log(root, kho), kho)
+    entries: list[dict[str, Any]] = attempt("ledger", ledger.entries, [])
+    boots = Ledger.boots_in(entries)
+    history = tuple(b for b in boots if b.boot_id != identity.boot_id)
+    recorded = next((b for b in boots if b.boot_id == identity.boot_id), None)
+    harvested = frozenset(str(e.get("digest")) for e in entries if e.get("type") == "pstore")
+    return Probe(
+        identity=identity,
+        cmdline=cmdline,
+        params=parse_params(cmdline or ""),
+        crash_kernel=crash_kernel,
+        kho=kho,
+        pstore=attempt("pstore", lambda: _pstore(root), ()),
+        history=history,
+        recorded=recorded,
+        harvested=harvested,
+        problems=tuple(problems),
+    )

@@ -1,0 +1,65 @@
+"""
+Spool
+-----
+
+Records waiting to be shipped to the collector: one JSON file each, written
+to a temporary name, fsynced and renamed, so a file in the spool is always
+whole. The spool is bounded: past ``max_files`` the oldest records are
+dropped first (a host whose collector is gone for weeks keeps its newest
+history). File names sort by creation time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from kexec_lineage.errors import InputError
+
+__all__ = ("Spool",)
+
+_SEQUENCE = itertools.count()
+
+
+class Spool:
+    """The spool directory ``directory``."""
+
+    def __init__(self, directory: Path, max_files: int = 10_000) -> None:
+        self.directory = directory
+        self.max_files = max_files
+
+    def put(self, kind: str, record: dict[str, Any]) -> Path:
+        """Store ``record`` of ``kind`` (``boot``, ``crash``); returns its file.
+
+        :raises InputError: the spool cannot be written.
+        """
+        name = f"{time.time_ns():020d}-{os.getpid()}-{next(_SEQUENCE):04d}-{kind}.json"
+        path = self.directory / name
+        tmp = self.directory / f".{name}.tmp"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with tmp.open("w", encoding="utf-8") as f:
+                json.dump({"kind": kind, "record": record}, f, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            tmp.replace(path)
+        except OSError as exc:
+            raise InputError(f"cannot write spool {self.directory}: {exc.strerror}") from None
+        self._bound()
+        return path
+
+    def files(self) -> list[Path]:
+        """Spooled records, oldest first."""
+        try:
+            return sorted(p for p in self.directory.glob("*.json") if p.is_file())
+        except OSError:
+            return []
+
+    def _bound(self) -> None:
+        files = self.files()
+        for old in files[: max(0, len(files) - self.max_files)]:
+            old.unlink(missing_ok=True)

@@ -1,0 +1,89 @@
+"""The kexec-tools command line the wrapper builds."""
+
+from __future__ import annotations
+
+import pytest
+
+from kexec_lineage.errors import InputError
+from kexec_lineage.host.kexec_load import build_load
+from kexec_lineage.model.boot import Boot
+
+BOOT = Boot("web-1", "11111111-2222-4333-8444-555555555555", "7.1.2", "kexec", "7.1.0", 3)
+OURS = (
+    "kexec_lineage.prev=7.1.2 kexec_lineage.count=4 "
+    "kexec_lineage.boot=11111111-2222-4333-8444-555555555555"
+)
+CURRENT = (
+    'BOOT_IMAGE=/vmlinuz-7.1.2 root=/dev/vda1 dyndbg="file x.c +p" crashkernel=256M '
+    "kexec_lineage.prev=7.1.0 kexec_lineage.count=3 "
+    "kexec_lineage.boot=00000000-0000-4000-8000-000000000000"
+)
+
+
+def test_append_gets_our_words_and_load_flag() -> None:
+    load = build_load(
+        ["/boot/vmlinuz-7.2.0", "--initrd=/boot/initrd", "--append=root=/dev/vda1 quiet"],
+        BOOT,
+        CURRENT,
+    )
+    assert load.argv == (
+        "kexec",
+        "-l",
+        "/boot/vmlinuz-7.2.0",
+        "--initrd=/boot/initrd",
+        f"--command-line=root=/dev/vda1 quiet {OURS}",
+    )
+    assert (load.image, load.file_load) == ("/boot/vmlinuz-7.2.0", False)
+
+
+def test_stale_words_in_given_cmdline_replaced() -> None:
+    load = build_load(
+        ["-s", "--command-line", "quiet kexec_lineage.count=99", "--initrd", "/i", "/k"], BOOT, None
+    )
+    assert load.argv == (
+        "kexec",
+        "-l",
+        "-s",
+        "--initrd",
+        "/i",
+        "/k",
+        f"--command-line=quiet {OURS}",
+    )
+    assert (load.image, load.file_load) == ("/k", True)
+
+
+def test_reuse_cmdline_keeps_quotes_drops_boot_image_and_stale() -> None:
+    load = build_load(["-l", "/k", "--reuse-cmdline", "--append=nokaslr"], BOOT, CURRENT)
+    assert load.cmdline == (f'root=/dev/vda1 dyndbg="file x.c +p" crashkernel=256M nokaslr {OURS}')
+
+
+def test_panic_load_drops_crashkernel() -> None:
+    load = build_load(["-p", "/k", "--reuse-cmdline"], BOOT, CURRENT)
+    assert load.argv[1] == "-p"
+    assert "crashkernel=" not in load.cmdline
+
+
+def test_last_append_wins_like_kexec_tools() -> None:
+    load = build_load(["/k", "--append=a", "--append=b"], BOOT, None)
+    assert load.cmdline == f"b {OURS}"
+
+
+def test_count_wraps_and_shell_form() -> None:
+    boot = Boot("h", BOOT.boot_id, "7.1.2", "kexec", kexec_count=0xFFFF_FFFF)
+    load = build_load(["/k"], boot, None)
+    assert "kexec_lineage.count=0 " in load.cmdline
+    assert load.shell().startswith("kexec -l /k '--command-line=kexec_lineage.prev=7.1.2 ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-e"], "'kexec load' only loads; run 'kexec -e' yourself"),
+        (["/k", "-u"], "'kexec load' only loads; run 'kexec -u' yourself"),
+        (["/k", "--append"], "--append needs a value"),
+    ],
+)
+def test_refused(args: list[str], message: str) -> None:
+    with pytest.raises(InputError) as info:
+        build_load(args, BOOT, None)
+    assert str(info.value) == message
