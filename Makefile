@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml scripts/system-packages
 	scripts/install-system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,fdt]'
+	$(BIN)/pip install --quiet -e '.[dev,fdt,server]'
 	touch $@
 
 clean:

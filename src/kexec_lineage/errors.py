@@ -11,6 +11,7 @@ is a bug and keeps its traceback.
     LineageError
      ├─ InputError                      unusable path, file or argument
      ├─ LogError                        a log that cannot be read as its format
+     ├─ StoreError                      the fleet database refused or failed
      └─ AbiError                        bytes that do not follow a kernel ABI
          ├─ MetadataError               struct kho_kexec_metadata rejected
          │   ├─ MetadataTooSmall        fewer than 4 bytes
@@ -43,6 +44,7 @@ __all__ = (
     "MetadataTooSmall",
     "MetadataTruncated",
     "MetadataVersionError",
+    "StoreError",
 )
 
 
@@ -57,6 +59,10 @@ class InputError(LineageError):
 class LogError(LineageError):
     """A log that cannot be read as the format it claims (a pstore record
     without header, a compressed record that does not decompress)."""
+
+
+class StoreError(LineageError):
+    """The fleet database cannot be reached, migrated, read or written."""
 
 
 class AbiError(LineageError):

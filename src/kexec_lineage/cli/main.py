@@ -17,13 +17,25 @@ from pathlib import Path
 from typing import NoReturn
 
 from kexec_lineage import __version__
-from kexec_lineage.cli import boots, crashes, decode, demo, kexec, record, status
+from kexec_lineage.cli import (
+    boots,
+    crashes,
+    decode,
+    demo,
+    ingest,
+    kexec,
+    record,
+    serve,
+    ship,
+    status,
+    token,
+)
 from kexec_lineage.errors import LineageError
 
 __all__ = ("build_parser", "main")
 
 _PROG = "kexec-lineage"
-_COMMANDS = (record, status, kexec, decode, boots, crashes, demo)
+_COMMANDS = (record, status, kexec, ship, decode, boots, crashes, ingest, serve, token, demo)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,51 @@
+"""``kexec-lineage ingest``: console-log archives into a fleet database."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from kexec_lineage.cli.fleetdb import add_db_argument, open_db
+from kexec_lineage.cli.progress import Progress
+from kexec_lineage.host.files import MAX_LOG_SIZE, expand_paths, read_bytes
+from kexec_lineage.logs.sources import FORMATS, read_logs
+
+__all__ = ("register", "run")
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "ingest",
+        parents=[common],
+        help="ingest console-log archives into a fleet database",
+        description="Read kernel logs (any format 'crashes' reads), find their boots, "
+        "lineage and crashes, and store them. Idempotent: ingesting a file twice stores "
+        "it once.",
+    )
+    add_db_argument(parser)
+    parser.add_argument("files", nargs="+", type=Path, metavar="LOG")
+    parser.add_argument("--format", choices=FORMATS, help="read every LOG as this format")
+    parser.add_argument(
+        "--host", help="host name for logs that do not name one (default: the file's stem)"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kexec_lineage.fleet.ingest import records_from_log
+    from kexec_lineage.logs.scan import scan
+
+    store = open_db(args)
+    paths = expand_paths(args.files)
+    progress = Progress(len(paths), "ingest files")
+    boots = crashes = 0
+    for done, path in enumerate(paths, 1):
+        for log in read_logs([(str(path), read_bytes(path, MAX_LOG_SIZE))], args.format):
+            host = log.host or args.host or path.stem
+            boot_records, crash_records = records_from_log(scan(log), host)
+            boots += store.ingest_boots(boot_records).inserted
+            crashes += store.ingest_crashes(crash_records).inserted
+        progress.update(done, f"{boots} new boots, {crashes} new crashes")
+    print(f"ingested {len(paths)} files: {boots} new boots, {crashes} new crashes")
+    return 0

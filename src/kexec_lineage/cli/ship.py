@@ -1,0 +1,48 @@
+"""``kexec-lineage ship``: send this host's spooled records to the collector."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from kexec_lineage.cli.hoststate import add_state_argument, state_of
+from kexec_lineage.host.files import read_bytes
+from kexec_lineage.host.ship import Backoff, ship
+
+__all__ = ("register", "run")
+
+
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    parser = commands.add_parser(
+        "ship",
+        parents=[common],
+        help="send spooled records to the collector",
+        description="Send the spool in batches; a record is deleted only once the collector "
+        "acknowledged it. Retries with exponential backoff and jitter for up to "
+        "--max-time seconds; what is left stays for the next run.",
+    )
+    parser.add_argument("--to", required=True, metavar="URL", help="collector base URL")
+    parser.add_argument("--token-file", required=True, type=Path, metavar="F")
+    add_state_argument(parser)
+    parser.add_argument("--batch", type=int, default=500, help="records per request")
+    parser.add_argument("--max-time", type=float, default=600.0, help="give up after (s)")
+    parser.add_argument("--backoff-cap", type=float, default=60.0, help="longest wait (s)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    token = read_bytes(args.token_file, 4096).decode().strip()
+    result = ship(
+        state_of(args).spool,
+        args.to,
+        token,
+        batch_size=args.batch,
+        max_seconds=args.max_time,
+        backoff=Backoff(cap=args.backoff_cap),
+    )
+    print(
+        f"sent {result.sent}, rejected {result.rejected}, left {result.left} "
+        f"({result.attempts} requests)"
+    )
+    return 0 if result.left == 0 else 1

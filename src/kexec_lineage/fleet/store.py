@@ -1,0 +1,335 @@
+"""
+Store
+-----
+
+The fleet database: SQLite (WAL) by default, PostgreSQL in production, through
+SQLAlchemy Core. Every write is one transaction per batch, idempotent by the
+keys of :mod:`kexec_lineage.fleet.schema`. Driver exceptions become
+:class:`~kexec_lineage.errors.StoreError` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection, Engine
+
+from kexec_lineage.errors import StoreError
+from kexec_lineage.fleet.records import BootRecord, CrashRecord, merge_boots
+from kexec_lineage.fleet.schema import boots, crashes, hosts, tokens
+from kexec_lineage.model.boot import Boot
+
+__all__ = ("Counts", "Store", "TokenInfo", "database_url", "open_store")
+
+TOKEN_KINDS = ("host", "read")
+
+
+def database_url(target: str) -> str:
+    """A SQLAlchemy URL from ``--db``: a URL as it is, or a path to a SQLite file."""
+    if "://" in target:
+        return target
+    return f"sqlite:///{Path(target).expanduser().resolve()}"
+
+
+@contextmanager
+def _db_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise StoreError(f"{what}: {first}") from exc
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL: committed data survives a killed process
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """What a batch did."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    kind: str
+    host: str | None
+
+
+class Store:
+    """A migrated fleet database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def transaction(self, what: str) -> Iterator[Connection]:
+        with _db_errors(what), self.engine.begin() as connection:
+            yield connection
+
+    def _host_ids(self, connection: Connection, names: Iterable[str], now: float) -> dict[str, int]:
+        wanted = set(names)
+        found = dict(
+            connection.execute(
+                sa.select(hosts.c.name, hosts.c.id).where(hosts.c.name.in_(wanted))
+            ).all()
+        )
+        missing = sorted(wanted - set(found))
+        if missing:
+            connection.execute(
+                hosts.insert(), [{"name": n, "first_seen": now, "last_seen": now} for n in missing]
+            )
+            found |= dict(
+                connection.execute(
+                    sa.select(hosts.c.name, hosts.c.id).where(hosts.c.name.in_(missing))
+                ).all()
+            )
+        connection.execute(hosts.update().where(hosts.c.name.in_(wanted)).values(last_seen=now))
+        return found
+
+    def ingest_boots(self, records: Sequence[BootRecord], now: float | None = None) -> Counts:
+        """Store boots, merging into the stored boot where (host, boot_id) exists."""
+        now = time.time() if now is None else now
+        inserted = updated = unchanged = 0
+        with self.transaction("storing boots") as connection:
+            ids = self._host_ids(connection, (r.boot.host for r in records), now)
+            keys = {(ids[r.boot.host], r.boot.boot_id) for r in records}
+            stored = self._stored_boots(connection, keys)
+            for record in records:
+                key = (ids[record.boot.host], record.boot.boot_id)
+                row = _boot_row(record, key[0], now)
+                if key not in stored:
+                    connection.execute(boots.insert(), [row])
+                    stored[key] = (record.boot, record)
+                    inserted += 1
+                    continue
+                old, old_record = stored[key]
+                merged = merge_boots(old, record.boot)
+                extra = {
+                    k: v
+                    for k in ("started_at", "hours")
+                    if (v := getattr(record, k)) is not None and getattr(old_record, k) != v
+                }
+                if merged is None and not extra:
+                    unchanged += 1
+                    continue
+                values = _boot_row(BootRecord(merged or old), key[0], now)
+                values = {k: v for k, v in values.items() if k not in ("started_at", "hours")}
+                connection.execute(
+                    boots.update()
+                    .where(boots.c.host_id == key[0], boots.c.boot_id == key[1])
+                    .values(**values, **extra)
+                )
+                stored[key] = (merged or old, record)
+                updated += 1
+        return Counts(inserted, updated, unchanged)
+
+    def _stored_boots(
+        self, connection: Connection, keys: set[tuple[int, str]]
+    ) -> dict[tuple[int, str], tuple[Boot, BootRecord]]:
+        out: dict[tuple[int, str], tuple[Boot, BootRecord]] = {}
+        by_host: dict[int, list[str]] = {}
+        for host_id, boot_id in keys:
+            by_host.setdefault(host_id, []).append(boot_id)
+        for host_id, boot_ids in by_host.items():
+            rows = connection.execute(
+                sa.select(boots, hosts.c.name)
+                .join(hosts, hosts.c.id == boots.c.host_id)
+                .where(boots.c.host_id == host_id, boots.c.boot_id.in_(boot_ids))
+            ).mappings()
+            for row in rows:
+                boot = _boot_from_row(row)
+                out[(host_id, row["boot_id"])] = (
+                    boot,
+                    BootRecord(boot, row["started_at"], row["hours"]),
+                )
+        return out
+
+    def ingest_crashes(self, records: Sequence[CrashRecord], now: float | None = None) -> Counts:
+        """Store crashes; one already stored (same host, boot, fingerprint) is skipped."""
+        now = time.time() if now is None else now
+        with self.transaction("storing crashes") as connection:
+            ids = self._host_ids(connection, (r.host for r in records), now)
+            rows: dict[tuple[int, str, str], dict[str, Any]] = {}
+            for record in records:
+                key = (ids[record.host], record.boot_id, record.fingerprint)
+                rows.setdefault(key, _crash_row(record, key, now))
+            seen = set()
+            for host_id in {k[0] for k in rows}:
+                seen |= {
+                    (host_id, b, f)
+                    for b, f in connection.execute(
+                        sa.select(crashes.c.boot_id, crashes.c.fingerprint).where(
+                            crashes.c.host_id == host_id,
+                            crashes.c.fingerprint.in_([k[2] for k in rows if k[0] == host_id]),
+                        )
+                    ).all()
+                }
+            new = [row for key, row in rows.items() if key not in seen]
+            if new:
+                connection.execute(crashes.insert(), new)
+        return Counts(len(new), 0, len(records) - len(new))
+
+    def chain(self, host: str) -> list[Boot]:
+        """The host's boots in boot order (start time, then arrival)."""
+        with self.transaction("reading a chain") as connection:
+            rows = connection.execute(
+                sa.select(boots, hosts.c.name)
+                .join(hosts, hosts.c.id == boots.c.host_id)
+                .where(hosts.c.name == host)
+                .order_by(boots.c.started_at.is_(None), boots.c.started_at, boots.c.id)
+            ).mappings()
+            return [_boot_from_row(row) for row in rows]
+
+    def transitions(self) -> list[dict[str, Any]]:
+        """Boots and crashes per (previous release, release), counted in the database."""
+        per_boot = (
+            sa.select(crashes.c.host_id, crashes.c.boot_id, sa.func.count().label("n"))
+            .group_by(crashes.c.host_id, crashes.c.boot_id)
+            .subquery()
+        )
+        query = (
+            sa.select(
+                boots.c.previous_release,
+                boots.c.release,
+                sa.func.count().label("boots"),
+                sa.func.coalesce(sa.func.sum(per_boot.c.n), 0).label("crashes"),
+            )
+            .select_from(
+                boots.outerjoin(
+                    per_boot,
+                    sa.and_(
+                        per_boot.c.host_id == boots.c.host_id,
+                        per_boot.c.boot_id == boots.c.boot_id,
+                    ),
+                )
+            )
+            .group_by(boots.c.previous_release, boots.c.release)
+            .order_by(boots.c.release, boots.c.previous_release)
+        )
+        with self.transaction("counting transitions") as connection:
+            return [
+                {k: (int(v) if k in ("boots", "crashes") else v) for k, v in row.items()}
+                for row in connection.execute(query).mappings()
+            ]
+
+    def create_token(self, kind: str, host: str | None = None) -> str:
+        """A new API token; only its SHA-256 digest is stored."""
+        if kind not in TOKEN_KINDS or (kind == "host") != (host is not None):
+            raise StoreError("a token is either for one host (--host H) or read-only (--read)")
+        token = "kl_" + secrets.token_urlsafe(32)
+        with self.transaction("creating a token") as connection:
+            connection.execute(
+                tokens.insert(),
+                [{"digest": _digest(token), "kind": kind, "host": host, "created_at": time.time()}],
+            )
+        return token
+
+    def check_token(self, token: str) -> TokenInfo | None:
+        """What ``token`` may do, or ``None`` for an unknown token."""
+        with self.transaction("checking a token") as connection:
+            row = connection.execute(
+                sa.select(tokens.c.kind, tokens.c.host).where(tokens.c.digest == _digest(token))
+            ).first()
+        return None if row is None else TokenInfo(row.kind, row.host)
+
+    def ping(self) -> None:
+        """:raises StoreError: the database does not answer."""
+        with self.transaction("reaching the database") as connection:
+            connection.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _boot_row(record: BootRecord, host_id: int, now: float) -> dict[str, Any]:
+    boot = record.boot
+    return {
+        "host_id": host_id,
+        "boot_id": boot.boot_id,
+        "release": boot.release,
+        "how": boot.how,
+        "previous_release": boot.previous_release,
+        "kexec_count": boot.kexec_count,
+        "previous_boot_id": boot.previous_boot_id,
+        "machine_id": boot.machine_id,
+        "started_at": record.started_at,
+        "hours": record.hours,
+        "evidence": json.dumps([e.as_dict() for e in boot.evidence], sort_keys=True),
+        "disagreements": json.dumps(list(boot.disagreements)),
+        "received_at": now,
+    }
+
+
+def _boot_from_row(row: Any) -> Boot:
+    data = dict(row)
+    data["host"] = row["name"]
+    data["evidence"] = json.loads(row["evidence"])
+    data["disagreements"] = json.loads(row["disagreements"])
+    return Boot.from_dict(data)
+
+
+def _crash_row(record: CrashRecord, key: tuple[int, str, str], now: float) -> dict[str, Any]:
+    crash = record.crash
+    return {
+        "host_id": key[0],
+        "boot_id": key[1],
+        "fingerprint": key[2],
+        "title": crash.title,
+        "alt_titles": json.dumps(list(crash.alt_titles)),
+        "type": crash.type,
+        "frame": crash.frame,
+        "corrupted": crash.corrupted,
+        "panicked": crash.panicked,
+        "source": record.source,
+        "release": record.release,
+        "report": crash.report,
+        "received_at": now,
+    }
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(files("kexec_lineage.fleet") / "migrations"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def open_store(target: str) -> Store:
+    """Open ``target`` (a URL or a SQLite path), creating or migrating its schema.
+
+    :raises StoreError: the database cannot be reached or migrated.
+    """
+    url = database_url(target)
+    with _db_errors(f"cannot open database {target.rsplit('@', maxsplit=1)[-1]}"):
+        engine = sa.create_engine(url)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        with engine.begin() as connection:
+            command.upgrade(_alembic_config(connection), "head")
+    return Store(engine)

@@ -1,0 +1,205 @@
+"""
+Collector
+---------
+
+The HTTP API over the fleet store (FastAPI on uvicorn). Writes are batches,
+idempotent, and committed before the 2xx goes out, so an acknowledged record
+is never lost and a retried one is never doubled. Bearer tokens: a host token
+writes only its own host's records; a read token reads and cannot write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kexec_lineage.errors import StoreError
+from kexec_lineage.fleet.store import Counts, Store, TokenInfo
+from kexec_lineage.server.api_models import BootsIn, CrashesIn, StoredOut
+
+__all__ = ("MAX_BODY", "create_app")
+
+#: Largest request body accepted, in bytes.
+MAX_BODY = 16 << 20
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.records = Counter(
+            "kexec_lineage_records_total",
+            "Records received, by kind and outcome",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "kexec_lineage_http_requests_total",
+            "HTTP requests, by route and status",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.seconds = Histogram(
+            "kexec_lineage_http_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            registry=self.registry,
+        )
+
+    def stored(self, kind: str, counts: Counts) -> None:
+        for outcome in ("inserted", "updated", "unchanged"):
+            self.records.labels(kind, outcome).inc(getattr(counts, outcome))
+
+
+def create_app(store: Store, *, local: bool = False) -> FastAPI:
+    """The collector app over ``store``.
+
+    :param local: reads need no token (``serve --local`` binds to loopback only).
+    """
+    app = FastAPI(
+        title="kexec-lineage collector",
+        version="1",
+        description="Boots and crashes of a fleet, and which kexec transitions crash.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    metrics = _Metrics()
+
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
+
+    @app.middleware("http")
+    async def count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        metrics.seconds.labels(path).observe(time.perf_counter() - start)
+        return response
+
+    @app.exception_handler(StoreError)
+    async def store_unavailable(_request: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"detail": f"store unavailable: {exc}"}, status_code=503)
+
+    def token(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> TokenInfo:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise HTTPException(401, "a bearer token is required", {"WWW-Authenticate": "Bearer"})
+        info = store.check_token(credentials.credentials)
+        if info is None:
+            raise HTTPException(401, "unknown token", {"WWW-Authenticate": "Bearer"})
+        return info
+
+    def writer(info: Annotated[TokenInfo, Depends(token)]) -> TokenInfo:
+        if info.kind != "host":
+            raise HTTPException(403, "a read token cannot write")
+        return info
+
+    def reader(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> TokenInfo | None:
+        if local:
+            return None
+        info = token(credentials)
+        if info.kind != "read":
+            raise HTTPException(403, "reading needs a read token")
+        return info
+
+    def own_hosts(info: TokenInfo, hosts: set[str]) -> None:
+        foreign = sorted(hosts - {info.host})
+        if foreign:
+            raise HTTPException(403, f"this token writes only host {info.host}, not {foreign[0]}")
+
+    @app.post("/v1/boots", response_model=StoredOut)
+    def post_boots(body: BootsIn, info: Annotated[TokenInfo, Depends(writer)]) -> StoredOut:
+        """Store boots; a boot already stored is merged with the new evidence."""
+        own_hosts(info, {b.host for b in body.boots})
+        counts = store.ingest_boots([b.record() for b in body.boots])
+        metrics.stored("boot", counts)
+        return StoredOut(**_as_dict(counts))
+
+    @app.post("/v1/crashes", response_model=StoredOut)
+    def post_crashes(body: CrashesIn, info: Annotated[TokenInfo, Depends(writer)]) -> StoredOut:
+        """Store crashes; one already stored (same host, boot, fingerprint) is skipped."""
+        own_hosts(info, {c.host for c in body.crashes})
+        counts = store.ingest_crashes([c.record() for c in body.crashes])
+        metrics.stored("crash", counts)
+        return StoredOut(**_as_dict(counts))
+
+    @app.get("/v1/hosts/{host}/chain")
+    def get_chain(host: str, _info: Annotated[TokenInfo | None, Depends(reader)]) -> dict[str, Any]:
+        """The host's boots in boot order."""
+        return {"boots": [b.as_dict() for b in store.chain(host)]}
+
+    @app.get("/v1/transitions")
+    def get_transitions(_info: Annotated[TokenInfo | None, Depends(reader)]) -> dict[str, Any]:
+        """Boots and crashes per (previous release, release)."""
+        return {"transitions": store.transitions()}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """200 when the store answers."""
+        store.ping()
+        return {"status": "ok"}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def get_metrics() -> Response:
+        """Prometheus text exposition."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over ``limit`` bytes, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        too_big = JSONResponse(
+            {"detail": f"request body larger than {self.limit} bytes"}, status_code=413
+        )
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await too_big(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooBig
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooBig:
+            await too_big(scope, receive, send)
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _as_dict(counts: Counts) -> dict[str, int]:
+    return {"inserted": counts.inserted, "updated": counts.updated, "unchanged": counts.unchanged}
