@@ -35,8 +35,11 @@ LAYERS = {
 PURE = {"model", "abi", "logs"}
 IO_MODULES = {"os", "io", "pathlib", "shutil", "subprocess", "socket", "tempfile", "glob"}
 
+# Alembic loads the migration scripts itself; they are not modules to import.
 MODULES = sorted(
-    info.name for info in pkgutil.walk_packages([str(PACKAGE)], prefix="kexec_lineage.")
+    info.name
+    for info in pkgutil.walk_packages([str(PACKAGE)], prefix="kexec_lineage.")
+    if not info.name.startswith("kexec_lineage.fleet.migrations.")
 )
 
 

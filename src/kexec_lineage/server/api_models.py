@@ -18,7 +18,7 @@ from kexec_lineage.fleet.records import BootRecord, CrashRecord
 from kexec_lineage.model.boot import Boot, Evidence
 from kexec_lineage.model.crash import Crash
 
-__all__ = ("MAX_BATCH", "BootIn", "BootsIn", "CrashIn", "CrashesIn", "StoredOut")
+__all__ = ("MAX_BATCH", "BootIn", "BootsIn", "CrashIn", "CrashesIn", "EvidenceIn", "StoredOut")
 
 #: Records per request.
 MAX_BATCH = 1000

@@ -25,7 +25,7 @@ from kexec_lineage.errors import StoreError
 from kexec_lineage.fleet.store import Counts, Store, TokenInfo
 from kexec_lineage.server.api_models import BootsIn, CrashesIn, StoredOut
 
-__all__ = ("MAX_BODY", "create_app")
+__all__ = ("MAX_BODY", "BodyLimit", "create_app")
 
 #: Largest request body accepted, in bytes.
 MAX_BODY = 16 << 20
