@@ -26,6 +26,7 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.scan_throughput
 	$(BIN)/python -m bench.record_time
+	$(BIN)/python -m bench.ingest_throughput
 
 # System packages first (compilers, swig for pylibfdt, dtc for the tests),
 # then the virtualenv with every extra.

@@ -105,8 +105,9 @@ def test_killed_writers_never_leave_a_bad_ledger(tmp_path: Path) -> None:
 
 def test_spool_whole_files_bounded_oldest_dropped(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool", max_files=5)
-    paths = [spool.put("boot", {"n": n}) for n in range(8)]
+    paths = [spool.put("boot", {"n": n}) for n in range(130)]
     files = spool.files()
-    assert files == paths[3:]
-    assert [json.loads(p.read_text())["record"]["n"] for p in files] == [3, 4, 5, 6, 7]
+    # Bounded every 64 puts: at most 5 files after the check, plus what came since.
+    assert files == paths[-(5 + 130 - 129) :]
+    assert [json.loads(p.read_text())["record"]["n"] for p in files] == list(range(124, 130))
     assert not [p for p in os.listdir(tmp_path / "spool") if p.endswith(".tmp")]

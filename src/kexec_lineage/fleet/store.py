@@ -31,7 +31,7 @@ from kexec_lineage.fleet.records import BootRecord, CrashRecord, merge_boots
 from kexec_lineage.fleet.schema import boots, crashes, hosts, tokens
 from kexec_lineage.model.boot import Boot
 
-__all__ = ("Counts", "Store", "TokenInfo", "database_url", "open_store")
+__all__ = ("Counts", "Store", "TokenInfo", "boot_row", "database_url", "open_store")
 
 TOKEN_KINDS = ("host", "read")
 
@@ -118,7 +118,7 @@ class Store:
             stored = self._stored_boots(connection, keys)
             for record in records:
                 key = (ids[record.boot.host], record.boot.boot_id)
-                row = _boot_row(record, key[0], now)
+                row = boot_row(record, key[0], now)
                 if key not in stored:
                     connection.execute(boots.insert(), [row])
                     stored[key] = (record.boot, record)
@@ -134,7 +134,7 @@ class Store:
                 if merged is None and not extra:
                     unchanged += 1
                     continue
-                values = _boot_row(BootRecord(merged or old), key[0], now)
+                values = boot_row(BootRecord(merged or old), key[0], now)
                 values = {k: v for k, v in values.items() if k not in ("started_at", "hours")}
                 connection.execute(
                     boots.update()
@@ -149,18 +149,16 @@ class Store:
         self, connection: Connection, keys: set[tuple[int, str]]
     ) -> dict[tuple[int, str], tuple[Boot, BootRecord]]:
         out: dict[tuple[int, str], tuple[Boot, BootRecord]] = {}
-        by_host: dict[int, list[str]] = {}
-        for host_id, boot_id in keys:
-            by_host.setdefault(host_id, []).append(boot_id)
-        for host_id, boot_ids in by_host.items():
+        keys_list = sorted(keys)
+        for i in range(0, len(keys_list), 500):  # keep statements within parameter limits
             rows = connection.execute(
                 sa.select(boots, hosts.c.name)
                 .join(hosts, hosts.c.id == boots.c.host_id)
-                .where(boots.c.host_id == host_id, boots.c.boot_id.in_(boot_ids))
+                .where(sa.tuple_(boots.c.host_id, boots.c.boot_id).in_(keys_list[i : i + 500]))
             ).mappings()
             for row in rows:
                 boot = _boot_from_row(row)
-                out[(host_id, row["boot_id"])] = (
+                out[(row["host_id"], row["boot_id"])] = (
                     boot,
                     BootRecord(boot, row["started_at"], row["hours"]),
                 )
@@ -267,7 +265,8 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _boot_row(record: BootRecord, host_id: int, now: float) -> dict[str, Any]:
+def boot_row(record: BootRecord, host_id: int, now: float) -> dict[str, Any]:
+    """The ``boots`` row of ``record`` for host ``host_id``."""
     boot = record.boot
     return {
         "host_id": host_id,

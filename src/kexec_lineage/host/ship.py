@@ -90,24 +90,21 @@ def _post(url: str, token: str, body: bytes, timeout: float) -> None:
 
 
 def _batches(spool: Spool, size: int) -> Iterator[tuple[str, list[tuple[Path, Any]]]]:
-    """Runs of records of one kind, oldest first."""
-    kind: str | None = None
-    batch: list[tuple[Path, Any]] = []
+    """Batches of one kind each, taking the spool oldest first."""
+    pending: dict[str, list[tuple[Path, Any]]] = {}
     for path in spool.files():
         try:
             item = json.loads(path.read_text(encoding="utf-8"))
-            record_kind, record = item["kind"], item["record"]
+            kind, record = item["kind"], item["record"]
         except (OSError, ValueError, KeyError, TypeError):
             continue  # vanished or damaged; never blocks the rest
-        if record_kind not in _ENDPOINTS:
+        if kind not in _ENDPOINTS:
             continue
-        if batch and (record_kind != kind or len(batch) == size):
-            yield kind or "", batch
-            batch = []
-        kind = record_kind
+        batch = pending.setdefault(kind, [])
         batch.append((path, record))
-    if batch and kind:
-        yield kind, batch
+        if len(batch) == size:
+            yield kind, pending.pop(kind)
+    yield from pending.items()
 
 
 def ship(
@@ -120,6 +117,7 @@ def ship(
     backoff: Backoff = Backoff(),
     timeout: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
 ) -> ShipResult:
     """Send every spooled record, retrying for up to ``max_seconds``.
@@ -128,7 +126,7 @@ def ship(
     """
     rng = rng or random.Random()
     base = url.rstrip("/")
-    deadline = time.monotonic() + max_seconds
+    deadline = clock() + max_seconds
     sent = rejected = attempts = 0
     with _one_shipper(spool):
         for kind, first in _batches(spool, batch_size):
@@ -145,7 +143,7 @@ def ship(
                     except _Retry:
                         failures += 1
                         delay = backoff.delay(failures, rng)
-                        if time.monotonic() + delay > deadline:
+                        if clock() + delay > deadline:
                             return ShipResult(sent, rejected, len(spool.files()), attempts)
                         sleep(delay)
                         continue

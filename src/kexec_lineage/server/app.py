@@ -8,8 +8,8 @@ is never lost and a retried one is never doubled. Bearer tokens: a host token
 writes only its own host's records; a read token reads and cannot write.
 """
 
-from __future__ import annotations
-
+# No "from __future__ import annotations": FastAPI reads the endpoints'
+# annotations at run time, and they name dependencies local to create_app.
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
