@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from kexec_lineage.cli.main import main
 from kexec_lineage.errors import InputError
 from kexec_lineage.host.kexec_load import build_load
 from kexec_lineage.model.boot import Boot
+from tests.host.trees import Tree
 
 BOOT = Boot("web-1", "11111111-2222-4333-8444-555555555555", "7.1.2", "kexec", "7.1.0", 3)
 OURS = (
@@ -87,3 +91,15 @@ def test_refused(args: list[str], message: str) -> None:
     with pytest.raises(InputError) as info:
         build_load(args, BOOT, None)
     assert str(info.value) == message
+
+
+def test_our_options_may_follow_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Tree(tmp_path, "7.1.0")
+    state = tmp_path / "elsewhere"
+    argv = ["--root", str(tmp_path), "kexec", "load", "--state-dir", str(state), "/k", "--dry-run"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("kexec -l /k '--command-line=kexec_lineage.prev=7.1.0 ")
+    assert "--state-dir" not in out
+    assert main(["kexec", "load", "--help"]) == 0
+    assert "kexec-tools arguments" in capsys.readouterr().out

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 from kexec_lineage.cli.hoststate import add_state_argument, state_of
+from kexec_lineage.errors import InputError
 from kexec_lineage.host.identity import read_text
 from kexec_lineage.host.kexec_load import build_load, find_kexec, run_load
 from kexec_lineage.host.record import current_boot
@@ -33,15 +35,38 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="KEXEC-ARGS",
         help="kexec-tools arguments (kernel image, --initrd=..., --append=..., -s, ...)",
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, print_help=parser.print_help)
+
+
+def _own_options(args: argparse.Namespace) -> list[str]:
+    """kexec-tools' arguments, with ours taken out of them.
+
+    argparse puts everything after ``load`` in the remainder, our own options
+    included; they are picked out here so that they may come anywhere.
+    """
+    rest: list[str] = []
+    remainder = iter(args.kexec_args)
+    for arg in remainder:
+        name, eq, value = arg.partition("=")
+        if arg == "--dry-run":
+            args.dry_run = True
+        elif name == "--state-dir":
+            given = value if eq else next(remainder, None)
+            if not given:
+                raise InputError("--state-dir needs a directory")
+            args.state_dir = Path(given)
+        else:
+            rest.append(arg)
+    return rest
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.kexec_args[:1] in (["-h"], ["--help"]):
+        args.print_help()
+        return 0
+    kexec_args = _own_options(args)
     state = state_of(args)
-    kexec_args = list(args.kexec_args)
-    # argparse leaves our own options in the remainder when they follow kexec's.
-    dry_run = args.dry_run or "--dry-run" in kexec_args
-    kexec_args = [a for a in kexec_args if a != "--dry-run"]
+    dry_run = args.dry_run
     boot, found = current_boot(args.root, state)
     load = build_load(
         kexec_args,

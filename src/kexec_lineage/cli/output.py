@@ -13,13 +13,29 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
+from kexec_lineage.model.text import printable
+
 __all__ = ("print_json", "table")
 
 
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
+
+
 def print_json(value: Any, out: TextIO | None = None) -> None:
-    """``value`` as indented JSON on ``out`` (default: the current ``sys.stdout``)."""
+    """``value`` as indented JSON on ``out`` (default: the current ``sys.stdout``).
+
+    Kernel bytes that are not UTF-8 show as ``\\xNN``, as in text output:
+    lone surrogates in JSON would trip every consumer, our collector included.
+    """
     out = out or sys.stdout
-    json.dump(value, out, indent=2)
+    json.dump(_printable(value), out, indent=2)
     out.write("\n")
 
 

@@ -24,12 +24,15 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from kexec_lineage.errors import StoreError
 from kexec_lineage.fleet.records import BootRecord, CrashRecord, merge_boots
 from kexec_lineage.fleet.schema import boots, crashes, hosts, tokens
 from kexec_lineage.model.boot import Boot
+from kexec_lineage.model.text import printable
 
 __all__ = ("Counts", "Store", "TokenInfo", "boot_row", "database_url", "open_store")
 
@@ -51,6 +54,9 @@ def _db_errors(what: str) -> Iterator[None]:
         cause = getattr(exc, "orig", None) or exc
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise StoreError(f"{what}: {first}") from exc
+    except (UnicodeEncodeError, OverflowError) as exc:
+        # Drivers raise these for values no column can hold.
+        raise StoreError(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -97,8 +103,11 @@ class Store:
         )
         missing = sorted(wanted - set(found))
         if missing:
+            # Another batch may add the same new host meanwhile: let it win.
+            insert = (sqlite_insert if connection.dialect.name == "sqlite" else pg_insert)(hosts)
             connection.execute(
-                hosts.insert(), [{"name": n, "first_seen": now, "last_seen": now} for n in missing]
+                insert.on_conflict_do_nothing(index_elements=["name"]),
+                [{"name": n, "first_seen": now, "last_seen": now} for n in missing],
             )
             found |= dict(
                 connection.execute(
@@ -126,11 +135,13 @@ class Store:
                     continue
                 old, old_record = stored[key]
                 merged = merge_boots(old, record.boot)
-                extra = {
-                    k: v
-                    for k in ("started_at", "hours")
-                    if (v := getattr(record, k)) is not None and getattr(old_record, k) != v
-                }
+                extra = {}
+                if record.started_at is not None and old_record.started_at is None:
+                    extra["started_at"] = record.started_at
+                if record.hours is not None and record.hours > (old_record.hours or 0):
+                    extra["hours"] = (
+                        record.hours
+                    )  # uptime only grows; an old retry must not shrink it
                 if merged is None and not extra:
                     unchanged += 1
                     continue
@@ -190,7 +201,8 @@ class Store:
         return Counts(len(new), 0, len(records) - len(new))
 
     def chain(self, host: str) -> list[Boot]:
-        """The host's boots in boot order (start time, then arrival)."""
+        """The host's boots in boot order: start time where known, arrival otherwise,
+        and never a boot before the one it names as its predecessor."""
         with self.transaction("reading a chain") as connection:
             rows = connection.execute(
                 sa.select(boots, hosts.c.name)
@@ -198,7 +210,7 @@ class Store:
                 .where(hosts.c.name == host)
                 .order_by(boots.c.started_at.is_(None), boots.c.started_at, boots.c.id)
             ).mappings()
-            return [_boot_from_row(row) for row in rows]
+            return _after_predecessors([_boot_from_row(row) for row in rows])
 
     def transitions(self) -> list[dict[str, Any]]:
         """Boots and crashes per (previous release, release), counted in the database."""
@@ -224,7 +236,7 @@ class Store:
                 )
             )
             .group_by(boots.c.previous_release, boots.c.release)
-            .order_by(boots.c.release, boots.c.previous_release)
+            .order_by(boots.c.release, boots.c.previous_release.nulls_first())
         )
         with self.transaction("counting transitions") as connection:
             return [
@@ -261,28 +273,71 @@ class Store:
         self.engine.dispose()
 
 
+def _after_predecessors(ordered: list[Boot]) -> list[Boot]:
+    """``ordered`` with each boot moved after the boot it names as its predecessor
+    (a record that arrived late, say), keeping the order otherwise."""
+    known = {b.boot_id for b in ordered}
+    placed: set[str] = set()
+    out: list[Boot] = []
+    waiting = list(ordered)
+    while waiting:
+        ready = next(
+            (
+                b
+                for b in waiting
+                if b.previous_boot_id is None
+                or b.previous_boot_id not in known
+                or b.previous_boot_id in placed
+            ),
+            waiting[0],  # a cycle in bad data: take the oldest
+        )
+        waiting.remove(ready)
+        out.append(ready)
+        placed.add(ready.boot_id)
+    return out
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _clean_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _clean(v) for k, v in row.items()}
+
+
+def _clean(value: Any) -> Any:
+    """``value`` with every string made storable: bytes that were not UTF-8
+    (kept as surrogates, :mod:`kexec_lineage.model.text`) and NULs escaped.
+    PostgreSQL text holds neither, and JSON answers could not carry them."""
+    if isinstance(value, str):
+        return printable(value).replace("\x00", "\\x00")
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
 
 
 def boot_row(record: BootRecord, host_id: int, now: float) -> dict[str, Any]:
     """The ``boots`` row of ``record`` for host ``host_id``."""
     boot = record.boot
-    return {
-        "host_id": host_id,
-        "boot_id": boot.boot_id,
-        "release": boot.release,
-        "how": boot.how,
-        "previous_release": boot.previous_release,
-        "kexec_count": boot.kexec_count,
-        "previous_boot_id": boot.previous_boot_id,
-        "machine_id": boot.machine_id,
-        "started_at": record.started_at,
-        "hours": record.hours,
-        "evidence": json.dumps([e.as_dict() for e in boot.evidence], sort_keys=True),
-        "disagreements": json.dumps(list(boot.disagreements)),
-        "received_at": now,
-    }
+    return _clean_row(
+        {
+            "host_id": host_id,
+            "boot_id": boot.boot_id,
+            "release": boot.release,
+            "how": boot.how,
+            "previous_release": boot.previous_release,
+            "kexec_count": boot.kexec_count,
+            "previous_boot_id": boot.previous_boot_id,
+            "machine_id": boot.machine_id,
+            "started_at": record.started_at,
+            "hours": record.hours,
+            "evidence": json.dumps(_clean([e.as_dict() for e in boot.evidence]), sort_keys=True),
+            "disagreements": json.dumps(_clean(list(boot.disagreements))),
+            "received_at": now,
+        }
+    )
 
 
 def _boot_from_row(row: Any) -> Boot:
@@ -295,21 +350,23 @@ def _boot_from_row(row: Any) -> Boot:
 
 def _crash_row(record: CrashRecord, key: tuple[int, str, str], now: float) -> dict[str, Any]:
     crash = record.crash
-    return {
-        "host_id": key[0],
-        "boot_id": key[1],
-        "fingerprint": key[2],
-        "title": crash.title,
-        "alt_titles": json.dumps(list(crash.alt_titles)),
-        "type": crash.type,
-        "frame": crash.frame,
-        "corrupted": crash.corrupted,
-        "panicked": crash.panicked,
-        "source": record.source,
-        "release": record.release,
-        "report": crash.report,
-        "received_at": now,
-    }
+    return _clean_row(
+        {
+            "host_id": key[0],
+            "boot_id": key[1],
+            "fingerprint": key[2],
+            "title": crash.title,
+            "alt_titles": json.dumps(list(crash.alt_titles)),
+            "type": crash.type,
+            "frame": crash.frame,
+            "corrupted": crash.corrupted,
+            "panicked": crash.panicked,
+            "source": record.source,
+            "release": record.release,
+            "report": crash.report,
+            "received_at": now,
+        }
+    )
 
 
 def _alembic_config(connection: Connection) -> Config:

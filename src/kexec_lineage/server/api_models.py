@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from kexec_lineage.fleet.records import BootRecord, CrashRecord
 from kexec_lineage.model.boot import Boot, Evidence
@@ -23,10 +23,24 @@ __all__ = ("MAX_BATCH", "BootIn", "BootsIn", "CrashIn", "CrashesIn", "EvidenceIn
 #: Records per request.
 MAX_BATCH = 1000
 
-Name = Annotated[str, Field(min_length=1, max_length=255)]
-Id = Annotated[str, Field(min_length=1, max_length=64)]
-Release = Annotated[str, Field(min_length=1, max_length=64)]
-Note = Annotated[str, Field(max_length=1024)]
+
+def _text(value: str) -> str:
+    """Text a database can store: no NUL, no lone surrogate."""
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode (a lone surrogate)") from None
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_text)]
+Id = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_text)]
+Release = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_text)]
+Note = Annotated[str, Field(max_length=1024), AfterValidator(_text)]
+Title = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_text)]
+Word = Annotated[str, Field(max_length=64), AfterValidator(_text)]
 U32 = Annotated[int, Field(ge=0, le=0xFFFF_FFFF)]
 
 
@@ -35,7 +49,7 @@ class _In(BaseModel):
 
 
 class EvidenceIn(_In):
-    source: Annotated[str, Field(max_length=32)]
+    source: Annotated[str, Field(max_length=32), AfterValidator(_text)]
     kexec: bool | None = None
     previous_release: Release | None = None
     kexec_count: U32 | None = None
@@ -76,15 +90,15 @@ class BootIn(_In):
 class CrashIn(_In):
     host: Name
     boot_id: Id
-    title: Annotated[str, Field(min_length=1, max_length=512)]
-    alt_titles: Annotated[list[Annotated[str, Field(max_length=512)]], Field(max_length=16)] = []
-    type: Annotated[str, Field(max_length=64)] = ""
-    frame: Annotated[str, Field(max_length=256)] = ""
+    title: Title
+    alt_titles: Annotated[list[Title], Field(max_length=16)] = []
+    type: Word = ""
+    frame: Annotated[str, Field(max_length=256), AfterValidator(_text)] = ""
     corrupted: bool = False
     panicked: bool = False
-    source: Annotated[str, Field(max_length=64)] = ""
+    source: Word = ""
     release: Release | None = None
-    report: Annotated[str, Field(max_length=256 * 1024)] = ""
+    report: Annotated[str, Field(max_length=256 * 1024), AfterValidator(_text)] = ""
 
     def record(self) -> CrashRecord:
         crash = Crash(

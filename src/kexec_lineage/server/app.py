@@ -14,7 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -74,23 +75,7 @@ def create_app(store: Store, *, local: bool = False) -> FastAPI:
     )
     metrics = _Metrics()
 
-    app.add_middleware(BodyLimit, limit=MAX_BODY)
-
-    @app.middleware("http")
-    async def count(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(path, str(response.status_code)).inc()
-        metrics.seconds.labels(path).observe(time.perf_counter() - start)
-        return response
-
-    @app.exception_handler(StoreError)
-    async def store_unavailable(_request: Request, exc: StoreError) -> JSONResponse:
-        return JSONResponse({"detail": f"store unavailable: {exc}"}, status_code=503)
+    _install_middleware_and_errors(app, metrics)
 
     def token(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -139,7 +124,10 @@ def create_app(store: Store, *, local: bool = False) -> FastAPI:
         return StoredOut(**_as_dict(counts))
 
     @app.get("/v1/hosts/{host}/chain")
-    def get_chain(host: str, _info: Annotated[TokenInfo | None, Depends(reader)]) -> dict[str, Any]:
+    def get_chain(
+        host: Annotated[str, Path(max_length=255, pattern=r"^[^\x00]+$")],
+        _info: Annotated[TokenInfo | None, Depends(reader)],
+    ) -> dict[str, Any]:
         """The host's boots in boot order."""
         return {"boots": [b.as_dict() for b in store.chain(host)]}
 
@@ -163,7 +151,12 @@ def create_app(store: Store, *, local: bool = False) -> FastAPI:
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for a body over ``limit`` bytes, declared or streamed."""
+    """ASGI middleware: 413 for a body over ``limit`` bytes, declared or streamed.
+
+    A body without Content-Length (chunked) is read here, at most ``limit``
+    bytes of it, and handed on whole: checking while the app reads would let
+    the framework turn the refusal into a 400.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -173,32 +166,69 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
         too_big = JSONResponse(
             {"detail": f"request body larger than {self.limit} bytes"}, status_code=413
         )
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await too_big(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.limit:
+                await too_big(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooBig
-            return message
+            if message["type"] != "http.request":
+                break  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                await too_big(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooBig:
-            await too_big(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
-class _TooBig(Exception):
-    pass
+def _install_middleware_and_errors(app: FastAPI, metrics: _Metrics) -> None:
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
+
+    @app.middleware("http")
+    async def count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        metrics.seconds.labels(path).observe(time.perf_counter() - start)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # The default handler echoes the input, which may not even be
+        # representable (NaN, lone surrogates): say where and what, not what.
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(StoreError)
+    async def store_unavailable(_request: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"detail": f"store unavailable: {exc}"}, status_code=503)
 
 
 def _as_dict(counts: Counts) -> dict[str, int]:

@@ -1,0 +1,467 @@
+"""The fleet store on a real SQLite file and a real PostgreSQL server: migrations,
+idempotent ingest and enrichment, batch atomicity, chains, transitions, tokens, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kexec_lineage.errors import StoreError
+from kexec_lineage.fleet.records import BootRecord, CrashRecord, fingerprint
+from kexec_lineage.fleet.schema import boots, crashes, hosts, tokens
+from kexec_lineage.fleet.store import Counts, Store, TokenInfo, open_store
+from kexec_lineage.model.boot import Boot, Evidence
+from kexec_lineage.model.crash import Crash
+from kexec_lineage.model.text import from_kernel
+from tests.fleet.conftest import PostgresServer, free_port
+
+KHO = Evidence("kho", True, "7.1.0", 3, "prev-0003", "exec from 7.1.0 (count 3)")
+CMDLINE = Evidence("cmdline", True, "7.1.0", 3, None, "kexec_lineage.prev=7.1.0")
+LEDGER = Evidence("ledger", True, None, None, "prev-0003", "")
+PSTORE = Evidence("pstore", None, "7.1.0", None, None, "Linux version 7.1.0")
+
+
+def kexec_boot(boot_id: str = "b-0004", *evidence: Evidence, **fields: object) -> Boot:
+    boot = Boot("web-1", boot_id, "7.1.2", "kexec", "7.1.0", 3, evidence=evidence)
+    return Boot.from_dict(boot.as_dict() | fields) if fields else boot
+
+
+def panic(title: str = "kernel panic: sysrq triggered crash", report: str = "trace") -> Crash:
+    return Crash(title, (), "", "sysrq_handle_crash", panicked=True, report=report)
+
+
+def rows(store: Store, table: sa.Table) -> list[dict[str, object]]:
+    with store.engine.connect() as connection:
+        return [dict(r) for r in connection.execute(sa.select(table)).mappings()]
+
+
+def test_migrations_are_idempotent(db_url: str) -> None:
+    first = open_store(db_url)
+    first.ingest_boots([BootRecord(kexec_boot())])
+    first.dispose()
+    again = open_store(db_url)
+    try:
+        with again.engine.connect() as connection:
+            version = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+            assert version.scalars().all() == ["0001"]
+            assert set(sa.inspect(connection).get_table_names()) == {
+                "alembic_version",
+                "boots",
+                "crashes",
+                "hosts",
+                "tokens",
+            }
+        assert again.chain("web-1") == [kexec_boot()]
+    finally:
+        again.dispose()
+
+
+def test_new_boot_is_inserted_and_read_back_whole(store: Store) -> None:
+    boot = kexec_boot("b-0004", KHO, CMDLINE, machine_id="m" * 32)
+    boot = Boot.from_dict(boot.as_dict() | {"disagreements": ["kho and cmdline differ"]})
+    assert store.ingest_boots([BootRecord(boot, 1.5e9, 2.5)]) == Counts(inserted=1)
+    assert store.chain("web-1") == [boot]
+    (row,) = rows(store, boots)
+    assert (row["started_at"], row["hours"]) == (1.5e9, 2.5)
+
+
+def test_acknowledged_batch_is_visible_to_another_connection(db_url: str, store: Store) -> None:
+    store.ingest_boots([BootRecord(kexec_boot())])
+    store.ingest_crashes([CrashRecord("web-1", "b-0004", panic())])
+    other = open_store(db_url)
+    try:
+        assert other.chain("web-1") == [kexec_boot()]
+        assert len(rows(other, crashes)) == 1
+    finally:
+        other.dispose()
+
+
+def test_same_boot_sent_twice_is_stored_once(store: Store) -> None:
+    record = BootRecord(kexec_boot("b-0004", KHO))
+    assert store.ingest_boots([record]) == Counts(inserted=1)
+    assert store.ingest_boots([record]) == Counts(unchanged=1)
+    assert len(rows(store, boots)) == 1
+    assert len(rows(store, hosts)) == 1
+
+
+def test_same_boot_twice_in_one_batch_is_stored_once(store: Store) -> None:
+    record = BootRecord(kexec_boot("b-0004", KHO))
+    assert store.ingest_boots([record, record]) == Counts(inserted=1, unchanged=1)
+    assert len(rows(store, boots)) == 1
+
+
+def test_same_boot_id_on_two_hosts_is_two_boots(store: Store) -> None:
+    web1 = kexec_boot("b-0004")
+    web2 = Boot.from_dict(web1.as_dict() | {"host": "web-2"})
+    assert store.ingest_boots([BootRecord(web1), BootRecord(web2)]) == Counts(inserted=2)
+    assert store.chain("web-2") == [web2]
+
+
+def test_richer_report_enriches_the_stored_boot(store: Store) -> None:
+    store.ingest_boots([BootRecord(kexec_boot("b-0004", PSTORE, previous_release=None))])
+    richer = kexec_boot("b-0004", KHO, CMDLINE, machine_id="m-1", release="7.1.3")
+    assert store.ingest_boots([BootRecord(richer)]) == Counts(updated=1)
+    (stored,) = store.chain("web-1")
+    # The report with more evidence decides; evidence is united.
+    assert (stored.release, stored.previous_release, stored.machine_id) == ("7.1.3", "7.1.0", "m-1")
+    assert stored.evidence == (KHO, CMDLINE, PSTORE)
+    assert len(rows(store, boots)) == 1
+
+
+def test_poorer_report_only_fills_what_is_missing(store: Store) -> None:
+    store.ingest_boots([BootRecord(kexec_boot("b-0004", KHO, CMDLINE, previous_boot_id=None))])
+    poorer = kexec_boot(
+        "b-0004", LEDGER, release="6.0", kexec_count=9, previous_boot_id="prev-0003", machine_id="m"
+    )
+    assert store.ingest_boots([BootRecord(poorer)]) == Counts(updated=1)
+    (stored,) = store.chain("web-1")
+    assert (stored.release, stored.kexec_count) == ("7.1.2", 3)
+    assert (stored.previous_boot_id, stored.machine_id) == ("prev-0003", "m")
+    assert stored.evidence == (KHO, CMDLINE, LEDGER)
+
+
+def test_poorer_report_with_nothing_new_is_unchanged(store: Store) -> None:
+    store.ingest_boots([BootRecord(kexec_boot("b-0004", KHO, CMDLINE))])
+    poorer = BootRecord(kexec_boot("b-0004", KHO, release="6.0"))
+    assert store.ingest_boots([poorer]) == Counts(unchanged=1)
+    assert store.chain("web-1")[0].release == "7.1.2"
+
+
+def test_disagreements_are_united(store: Store) -> None:
+    first = kexec_boot("b-0004", KHO, disagreements=["a"])
+    second = kexec_boot("b-0004", KHO, disagreements=["b", "a"])
+    store.ingest_boots([BootRecord(first)])
+    assert store.ingest_boots([BootRecord(second)]) == Counts(updated=1)
+    assert store.chain("web-1")[0].disagreements == ("a", "b")
+
+
+def test_uptime_is_updated_and_kept(store: Store) -> None:
+    boot = kexec_boot("b-0004", KHO)
+    store.ingest_boots([BootRecord(boot, started_at=1.7e9, hours=1.0)])
+    assert store.ingest_boots([BootRecord(boot, hours=5.0)]) == Counts(updated=1)
+    assert store.ingest_boots([BootRecord(boot)]) == Counts(unchanged=1)
+    assert store.ingest_boots([BootRecord(boot, hours=5.0)]) == Counts(unchanged=1)
+    (row,) = rows(store, boots)
+    assert (row["started_at"], row["hours"]) == (1.7e9, 5.0)
+
+
+EVIDENCE_POOL = (KHO, CMDLINE, LEDGER, PSTORE, Evidence("kdump", False, detail="crash kernel"))
+
+
+@st.composite
+def reports(draw: st.DrawFn) -> list[Boot]:
+    """Reports of one boot, as different sources would send them."""
+    out = []
+    for _ in range(draw(st.integers(1, 5))):
+        evidence = draw(st.lists(st.sampled_from(EVIDENCE_POOL), unique=True, max_size=4))
+        out.append(
+            Boot(
+                "web-1",
+                "b-0004",
+                draw(st.sampled_from(["7.1.2", "7.1.3"])),
+                draw(st.sampled_from(["kexec", "kdump"])),
+                draw(st.sampled_from([None, "7.1.0"])),
+                draw(st.integers(0, 4)),
+                draw(st.sampled_from([None, "prev-0003"])),
+                draw(st.sampled_from([None, "m-1"])),
+                tuple(evidence),
+                tuple(draw(st.lists(st.sampled_from(["x", "y"]), unique=True))),
+            )
+        )
+    return out
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(sent=reports())
+def test_any_report_sent_again_changes_nothing(store: Store, sent: list[Boot]) -> None:
+    # One store for every example: each example uses a boot id of its own.
+    boot_id = str(uuid.uuid4())
+    sent = [Boot.from_dict(b.as_dict() | {"boot_id": boot_id}) for b in sent]
+    for boot in sent:
+        store.ingest_boots([BootRecord(boot)])
+    (stored,) = [b for b in store.chain("web-1") if b.boot_id == boot_id]
+    assert set(stored.evidence) == {e for b in sent for e in b.evidence}
+    assert set(stored.disagreements) == {d for b in sent for d in b.disagreements}
+    for field in ("previous_release", "previous_boot_id", "machine_id"):
+        if any(getattr(b, field) for b in sent):
+            assert getattr(stored, field) is not None
+    assert store.ingest_boots([BootRecord(b) for b in sent]) == Counts(unchanged=len(sent))
+
+
+def test_same_crash_sent_twice_is_stored_once(store: Store) -> None:
+    record = CrashRecord("web-1", "b-0004", panic(), "pstore:panic", "7.1.2")
+    assert store.ingest_crashes([record]) == Counts(inserted=1)
+    assert store.ingest_crashes([record, record]) == Counts(unchanged=2)
+    (row,) = rows(store, crashes)
+    assert row["fingerprint"] == fingerprint(record.crash)
+    assert (row["source"], row["release"], row["panicked"]) == ("pstore:panic", "7.1.2", True)
+
+
+def test_same_crash_twice_in_one_batch_is_stored_once(store: Store) -> None:
+    record = CrashRecord("web-1", "b-0004", panic())
+    assert store.ingest_crashes([record, record]) == Counts(inserted=1, unchanged=1)
+    assert len(rows(store, crashes)) == 1
+
+
+def test_crash_dedup_is_by_fingerprint_not_by_metadata(store: Store) -> None:
+    store.ingest_crashes([CrashRecord("web-1", "b-0004", panic(), "console")])
+    relabelled = CrashRecord("web-1", "b-0004", panic(), "pstore:panic", "7.1.2")
+    assert store.ingest_crashes([relabelled]) == Counts(unchanged=1)
+    other_report = CrashRecord("web-1", "b-0004", panic(report="another trace"))
+    assert store.ingest_crashes([other_report]) == Counts(inserted=1)
+    assert len(rows(store, crashes)) == 2
+
+
+def test_same_crash_in_another_boot_or_host_is_another_crash(store: Store) -> None:
+    batch = [
+        CrashRecord("web-1", "b-0004", panic()),
+        CrashRecord("web-1", "b-0005", panic()),
+        CrashRecord("web-2", "b-0004", panic()),
+    ]
+    assert store.ingest_crashes(batch) == Counts(inserted=3)
+    assert store.ingest_crashes(batch) == Counts(unchanged=3)
+
+
+def test_refused_boot_batch_leaves_nothing_behind(store: Store) -> None:
+    store.ingest_boots([BootRecord(kexec_boot("b-0001", PSTORE))])
+    before = rows(store, boots), rows(store, hosts)
+    # release is NOT NULL: the database refuses the last record of the batch.
+    refused = Boot.from_dict(kexec_boot("b-0003").as_dict() | {"host": "web-9", "release": None})
+    batch = [
+        BootRecord(kexec_boot("b-0001", KHO, CMDLINE)),  # an update
+        BootRecord(kexec_boot("b-0002")),  # an insert
+        BootRecord(Boot("web-8", "b-0001", "7.0", "cold")),  # a new host
+        BootRecord(refused),
+    ]
+    with pytest.raises(StoreError, match=r"^storing boots: "):
+        store.ingest_boots(batch)
+    assert (rows(store, boots), rows(store, hosts)) == before
+
+
+def test_refused_crash_batch_leaves_nothing_behind(store: Store) -> None:
+    refused = Crash(None, report="no title")  # type: ignore[arg-type]  # title is NOT NULL
+    batch = [
+        CrashRecord("web-1", "b-0004", panic()),
+        CrashRecord("web-7", "b-0001", panic()),
+        CrashRecord("web-1", "b-0004", refused),
+    ]
+    with pytest.raises(StoreError, match=r"^storing crashes: "):
+        store.ingest_crashes(batch)
+    assert rows(store, crashes) == []
+    assert rows(store, hosts) == []
+
+
+def test_batch_refused_by_postgresql_midway_leaves_nothing_behind(
+    postgres_server: PostgresServer,
+) -> None:
+    # A value PostgreSQL refuses (longer than its varchar(64)) in the second record.
+    store = open_store(postgres_server.create_database())
+    try:
+        batch = [
+            BootRecord(kexec_boot("b-0001")),
+            BootRecord(kexec_boot("b-0002", release="x" * 65)),
+        ]
+        with pytest.raises(StoreError, match="too long"):
+            store.ingest_boots(batch)
+        assert rows(store, boots) == []
+        assert rows(store, hosts) == []
+    finally:
+        store.dispose()
+
+
+def test_chain_is_in_boot_order(store: Store) -> None:
+    def at(boot_id: str, started_at: float | None) -> BootRecord:
+        return BootRecord(kexec_boot(boot_id), started_at)
+
+    store.ingest_boots([at("late", 300.0), at("unknown-1", None), at("early", 100.0)])
+    store.ingest_boots([at("unknown-2", None), at("middle", 200.0)])
+    store.ingest_boots([BootRecord(Boot("web-2", "elsewhere", "7.1", "cold"), 150.0)])
+    order = [b.boot_id for b in store.chain("web-1")]
+    # By start time; boots without one last, in arrival order.
+    assert order == ["early", "middle", "late", "unknown-1", "unknown-2"]
+
+
+def test_chain_of_an_unknown_host_is_empty(store: Store) -> None:
+    store.ingest_boots([BootRecord(kexec_boot())])
+    assert store.chain("web-404") == []
+
+
+def test_transitions_count_boots_and_crashes(store: Store) -> None:
+    store.ingest_boots(
+        [
+            BootRecord(Boot("a", "a0", "7.1.0", "cold")),
+            BootRecord(Boot("a", "a1", "7.1.2", "kexec", "7.1.0", 1)),
+            BootRecord(Boot("b", "b1", "7.1.2", "kexec", "7.1.0", 4)),
+            BootRecord(Boot("b", "b2", "7.1.3", "kexec", "7.1.2", 5)),
+        ]
+    )
+    store.ingest_crashes(
+        [
+            CrashRecord("a", "a1", panic("BUG: one")),
+            CrashRecord("a", "a1", panic("BUG: two")),
+            CrashRecord("b", "b1", panic("BUG: one")),
+            CrashRecord("b", "b2", panic("BUG: three")),
+            CrashRecord("c", "unknown-boot", panic()),  # no boot stored: no transition
+        ]
+    )
+    figures = {
+        (t["previous_release"], t["release"]): (t["boots"], t["crashes"])
+        for t in store.transitions()
+    }
+    assert figures == {
+        (None, "7.1.0"): (1, 0),
+        ("7.1.0", "7.1.2"): (2, 3),
+        ("7.1.2", "7.1.3"): (1, 1),
+    }
+
+
+def test_transitions_of_an_empty_store(store: Store) -> None:
+    assert store.transitions() == []
+
+
+def test_transitions_order_is_the_same_on_both_databases(
+    store: Store,
+) -> None:
+    store.ingest_boots(
+        [
+            BootRecord(Boot("a", "a1", "7.1.2", "kexec", "7.1.0", 1)),
+            BootRecord(Boot("a", "a0", "7.1.2", "cold")),
+            BootRecord(Boot("a", "a2", "7.1.2", "kexec", "6.9", 1)),
+        ]
+    )
+    assert [t["previous_release"] for t in store.transitions()] == [None, "6.9", "7.1.0"]
+
+
+def test_tokens_are_stored_as_digests_only(store: Store) -> None:
+    host_token = store.create_token("host", "web-1")
+    read_token = store.create_token("read")
+    assert host_token.startswith("kl_")
+    assert host_token != read_token
+    stored = rows(store, tokens)
+    text = repr(stored)
+    assert host_token not in text
+    assert read_token not in text
+    assert host_token.removeprefix("kl_") not in text
+    assert {r["digest"] for r in stored} == {
+        hashlib.sha256(t.encode()).hexdigest() for t in (host_token, read_token)
+    }
+    assert store.check_token(host_token) == TokenInfo("host", "web-1")
+    assert store.check_token(read_token) == TokenInfo("read", None)
+
+
+def test_unknown_token_is_none(store: Store) -> None:
+    token = store.create_token("read")
+    assert store.check_token(token + "x") is None
+    assert store.check_token("") is None
+
+
+@pytest.mark.parametrize(("kind", "host"), [("host", None), ("read", "web-1"), ("admin", None)])
+def test_token_kind_and_host_must_agree(store: Store, kind: str, host: str | None) -> None:
+    with pytest.raises(StoreError, match="either for one host"):
+        store.create_token(kind, host)
+    assert rows(store, tokens) == []
+
+
+def test_closed_postgresql_port_is_a_store_error() -> None:
+    url = f"postgresql+psycopg://kl:secret@127.0.0.1:{free_port()}/fleet"
+    with pytest.raises(StoreError, match=r"^cannot open database 127\.0\.0\.1") as caught:
+        open_store(url)
+    assert "secret" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, sa.exc.OperationalError)
+
+
+def test_missing_postgresql_database_is_a_store_error(postgres_server: PostgresServer) -> None:
+    with pytest.raises(StoreError, match='database "no_such_db" does not exist'):
+        open_store(postgres_server.url("no_such_db"))
+
+
+def test_sqlite_file_in_a_missing_directory_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="unable to open database file"):
+        open_store(str(tmp_path / "missing" / "fleet.db"))
+
+
+def test_unknown_database_scheme_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match=r"^cannot open database"):
+        open_store("nosuchdb://host/db")
+
+
+def test_database_gone_after_opening_is_a_store_error(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    sqlite_dir = tmp_path / "db"
+    sqlite_dir.mkdir()
+    pg_url = postgres_server.create_database()
+    stores = [open_store(str(sqlite_dir / "fleet.db")), open_store(pg_url)]
+    for store in stores:
+        store.ping()
+        store.dispose()
+    shutil.rmtree(sqlite_dir)
+    postgres_server.drop_database(pg_url)
+    for store in stores:
+        with pytest.raises(StoreError, match=r"^reaching the database: "):
+            store.ping()
+        with pytest.raises(StoreError, match=r"^storing boots: "):
+            store.ingest_boots([BootRecord(kexec_boot())])
+        store.dispose()
+
+
+def wait_for_a_blocked_writer(store: Store) -> None:
+    """Until another session waits for a lock: PostgreSQL shows it in ``pg_locks``;
+    SQLite shows nothing, so give the writer ample time to reach its busy wait."""
+    if store.engine.dialect.name != "postgresql":
+        time.sleep(1.0)
+        return
+    deadline = time.monotonic() + 30
+    with store.engine.connect() as connection:
+        query = sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        while not connection.execute(query).scalar_one():
+            connection.rollback()  # a fresh snapshot for the next look
+            assert time.monotonic() < deadline, "the racing batch never waited for the lock"
+            time.sleep(0.02)
+
+
+def test_first_records_of_a_new_host_racing_another_batch_are_stored(store: Store) -> None:
+    with store.engine.connect() as other:
+        # Another request's transaction has created the host and not committed yet.
+        transaction = other.begin()
+        other.execute(hosts.insert(), [{"name": "web-1", "first_seen": 1.0, "last_seen": 1.0}])
+        results: list[Counts | BaseException] = []
+
+        def ingest() -> None:
+            try:
+                results.append(store.ingest_boots([BootRecord(kexec_boot())]))
+            except BaseException as exc:  # handed to the test thread
+                results.append(exc)
+
+        racer = threading.Thread(target=ingest)
+        racer.start()
+        wait_for_a_blocked_writer(store)  # the racer has looked for the host, and waits
+        transaction.commit()
+        racer.join(timeout=60)
+    (result,) = results
+    if isinstance(result, BaseException):
+        raise result
+    assert result == Counts(inserted=1)
+
+
+def test_kernel_text_that_is_not_utf8_is_stored_or_refused_as_store_error(store: Store) -> None:
+    release = from_kernel(b"7.1.2-\xff")
+    try:
+        counts = store.ingest_boots([BootRecord(Boot("web-1", "b-0001", release, "cold"))])
+    except StoreError:
+        return
+    assert counts == Counts(inserted=1)
