@@ -1,0 +1,166 @@
+"""
+Count tables
+------------
+
+The fleet reduced, inside the engine that holds it, to two small tables that
+every statistic is computed from:
+
+- :class:`CountRow`: boots, boot-hours, boots with a crash and crashes per
+  (release, predecessor, how, kexec-count bucket, platform, region);
+- :class:`TitleRow`: boots with a crash of each title per (title, release,
+  predecessor, how).
+
+The *predecessor* of a boot is the release it was kexec'd from, ``cold`` for
+a cold boot, and ``unknown`` for a kexec whose previous release nobody
+recorded. Per transition, per title, per depth, cold against kexec: all are
+sums over these rows. The SQL here and the Spark job in
+:mod:`kexec_lineage.fleet.spark` must give equal tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from kexec_lineage.fleet.schema import boots, crashes, hosts
+from kexec_lineage.fleet.store import Store
+
+__all__ = (
+    "COLD",
+    "DEPTH_BUCKETS",
+    "UNKNOWN",
+    "CountRow",
+    "TitleRow",
+    "count_rows",
+    "depth_bucket",
+    "title_rows",
+)
+
+COLD = "cold"
+UNKNOWN = "unknown"
+#: Lower bounds of the kexec-count buckets: 0, 1, 2, 3-4, 5-8, 9 and more.
+DEPTH_BUCKETS = (0, 1, 2, 3, 5, 9)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class CountRow:
+    release: str
+    predecessor: str
+    how: str
+    depth: int
+    platform: str
+    region: str
+    boots: int
+    hours: float
+    crashed_boots: int
+    crashes: int
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TitleRow:
+    title: str
+    release: str
+    predecessor: str
+    how: str
+    crashed_boots: int
+
+
+def depth_bucket(kexec_count: int) -> int:
+    """The bucket (its lower bound) that ``kexec_count`` falls in."""
+    return max(b for b in DEPTH_BUCKETS if b <= kexec_count)
+
+
+def _predecessor() -> ColumnElement[str]:
+    return sa.case(
+        (boots.c.how == "cold", sa.literal(COLD)),
+        else_=sa.func.coalesce(boots.c.previous_release, sa.literal(UNKNOWN)),
+    )
+
+
+def _depth() -> ColumnElement[int]:
+    buckets = sorted(DEPTH_BUCKETS, reverse=True)
+    return sa.case(
+        *((boots.c.kexec_count >= b, sa.literal(b)) for b in buckets[:-1]),
+        else_=sa.literal(buckets[-1]),
+    )
+
+
+def count_rows(store: Store) -> list[CountRow]:
+    """The count table, aggregated by the database."""
+    per_boot = (
+        sa.select(crashes.c.host_id, crashes.c.boot_id, sa.func.count().label("n"))
+        .group_by(crashes.c.host_id, crashes.c.boot_id)
+        .subquery()
+    )
+    predecessor, depth = _predecessor().label("predecessor"), _depth().label("depth")
+    platform = sa.func.coalesce(hosts.c.platform, "").label("platform")
+    region = sa.func.coalesce(hosts.c.region, "").label("region")
+    query = (
+        sa.select(
+            boots.c.release,
+            predecessor,
+            boots.c.how,
+            depth,
+            platform,
+            region,
+            sa.func.count().label("boots"),
+            sa.func.coalesce(sa.func.sum(boots.c.hours), 0.0).label("hours"),
+            sa.func.coalesce(sa.func.sum(sa.case((per_boot.c.n > 0, 1), else_=0)), 0).label(
+                "crashed_boots"
+            ),
+            sa.func.coalesce(sa.func.sum(per_boot.c.n), 0).label("crashes"),
+        )
+        .select_from(
+            boots.join(hosts, hosts.c.id == boots.c.host_id).outerjoin(
+                per_boot,
+                sa.and_(
+                    per_boot.c.host_id == boots.c.host_id, per_boot.c.boot_id == boots.c.boot_id
+                ),
+            )
+        )
+        .group_by(boots.c.release, predecessor, boots.c.how, depth, platform, region)
+    )
+    with store.transaction("counting boots") as connection:
+        return sorted(
+            CountRow(
+                r.release,
+                r.predecessor,
+                r.how,
+                int(r.depth),
+                r.platform,
+                r.region,
+                int(r.boots),
+                float(r.hours),
+                int(r.crashed_boots),
+                int(r.crashes),
+            )
+            for r in connection.execute(query)
+        )
+
+
+def title_rows(store: Store) -> list[TitleRow]:
+    """Boots with a crash of each title, aggregated by the database."""
+    predecessor = _predecessor().label("predecessor")
+    query = (
+        sa.select(
+            crashes.c.title,
+            boots.c.release,
+            predecessor,
+            boots.c.how,
+            sa.func.count(sa.distinct(boots.c.id)).label("crashed_boots"),
+        )
+        .select_from(
+            crashes.join(
+                boots,
+                sa.and_(boots.c.host_id == crashes.c.host_id, boots.c.boot_id == crashes.c.boot_id),
+            )
+        )
+        .group_by(crashes.c.title, boots.c.release, predecessor, boots.c.how)
+    )
+    with store.transaction("counting titles") as connection:
+        return sorted(
+            TitleRow(r.title, r.release, r.predecessor, r.how, int(r.crashed_boots))
+            for r in connection.execute(query)
+        )
