@@ -13,6 +13,7 @@ forever. Standard library only: this runs on every host.
 from __future__ import annotations
 
 import fcntl
+import http.client
 import json
 import os
 import random
@@ -85,8 +86,10 @@ def _post(url: str, token: str, body: bytes, timeout: float) -> None:
         if exc.code >= 500 or exc.code in _RETRY_STATUSES:
             raise _Retry(f"HTTP {exc.code}") from None
         raise
-    except (urllib.error.URLError, OSError) as exc:  # refused, reset, timed out
-        raise _Retry(str(exc)) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        # Refused, reset, timed out, or cut off mid-answer (a collector killed
+        # while replying): sending again is safe, ingest is idempotent.
+        raise _Retry(f"{type(exc).__name__}: {exc}") from None
 
 
 def _batches(spool: Spool, size: int) -> Iterator[tuple[str, list[tuple[Path, Any]]]]:

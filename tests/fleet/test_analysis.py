@@ -1,0 +1,127 @@
+"""The statistics on count tables built to a known truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from kexec_lineage.fleet.analysis import analyze
+from kexec_lineage.fleet.counts import COLD, CountRow, TitleRow
+from kexec_lineage.fleet.stats import Stratum, beta_prior, mantel_haenszel_rr, stratified_exact_p
+
+PREDECESSORS = [f"7.1.{i}" for i in range(8)]
+
+
+def fleet(
+    bug: tuple[str, ...] = (),
+    multiplier: float = 1.0,
+    confound: bool = False,
+    depth_slope: float = 1.0,
+    seed: int = 1,
+) -> tuple[list[CountRow], list[TitleRow]]:
+    """Boots of 7.2.0 by predecessor and class, crashes drawn at known rates."""
+    rng = np.random.default_rng(seed)
+    rows, titles = [], []
+    for platform, factor in (("alpha", 4.0 if confound else 1.0), ("beta", 1.0)):
+        for pred in [COLD, *PREDECESSORS]:
+            # With confounding, alpha upgraded first: it is most of 7.1.0's boots.
+            boots = (
+                3000
+                if not confound
+                else (5000 if (pred == "7.1.0") == (platform == "alpha") else 600)
+            )
+            for depth in (0, 1, 2, 3) if pred != COLD else (0,):
+                how = "cold" if pred == COLD else "kexec"
+                if how == "kexec" and depth == 0:
+                    continue
+                rate = 0.004 * factor * (multiplier if pred in bug else 1.0) * depth_slope**depth
+                n = boots // 3
+                crashed = int(rng.binomial(n, min(rate, 1.0)))
+                rows.append(
+                    CountRow(
+                        "7.2.0", pred, how, depth, platform, "eu", n, n * 30.0, crashed, crashed
+                    )
+                )
+                if crashed:
+                    title = (
+                        "KASAN: use-after-free Read in kho_restore"
+                        if pred in bug
+                        else "WARNING in dev_close"
+                    )
+                    titles.append(TitleRow(title, "7.2.0", pred, how, crashed))
+    return rows, titles
+
+
+def test_exact_stratified_test_matches_fisher_for_one_stratum() -> None:
+    from scipy.stats import fisher_exact
+
+    table = Stratum(12, 400, 20, 2000)
+    _, p = fisher_exact([[12, 388], [20, 1980]], alternative="greater")
+    assert abs(stratified_exact_p([table]) - p) < 1e-9
+    assert abs(mantel_haenszel_rr([table]) - (12 / 400) / (20 / 2000)) < 1e-9
+
+
+def test_transition_bug_found_and_bisected() -> None:
+    counts, titles = fleet(bug=("7.1.3", "7.1.4", "7.1.5"), multiplier=8)
+    result = analyze(counts, titles)
+    (suspect,) = result.suspects
+    assert suspect.release == "7.2.0"
+    assert suspect.first_bad_predecessor == "7.1.3"
+    assert suspect.predecessors == ("7.1.3", "7.1.4", "7.1.5")
+    assert 5 < suspect.rate_ratio < 13
+    assert suspect.q < 1e-6
+    assert suspect.title == "KASAN: use-after-free Read in kho_restore"
+    assert suspect.sentence.startswith(
+        "7.2.0 crashes " + f"{suspect.rate_ratio:.3g}x more often after kexec from 7.1.3..7.1.5 "
+    )
+    assert suspect.sentence.endswith(f", q={suspect.q:.1g})")
+
+
+def test_platform_that_upgraded_first_is_not_blamed() -> None:
+    counts, titles = fleet(confound=True)
+    result = analyze(counts, titles)
+    assert result.suspects == ()
+    # Ignoring the platforms would blame 7.1.0.
+    crude = Stratum(
+        sum(r.crashed_boots for r in counts if r.predecessor == "7.1.0"),
+        sum(r.boots for r in counts if r.predecessor == "7.1.0"),
+        sum(r.crashed_boots for r in counts if r.predecessor != "7.1.0"),
+        sum(r.boots for r in counts if r.predecessor != "7.1.0"),
+    )
+    assert stratified_exact_p([crude]) < 1e-6
+
+
+def test_no_bug_no_suspect_across_seeds() -> None:
+    false = sum(len(analyze(*fleet(seed=s)).suspects) for s in range(20))
+    assert false <= 1
+
+
+def test_depth_trend() -> None:
+    result = analyze(*fleet(depth_slope=2.0))
+    (finding,) = result.depth
+    assert finding.release == "7.2.0"
+    assert finding.ratio > 4
+    assert finding.q < 1e-6
+
+
+def test_kexec_only_titles_and_json() -> None:
+    result = analyze(*fleet(bug=("7.1.3",), multiplier=10))
+    assert result.kexec_only_titles[0]["title"] == "KASAN: use-after-free Read in kho_restore"
+    doc = result.to_json()
+    json.dumps(doc, allow_nan=False)
+    assert {
+        "release",
+        "predecessors",
+        "first_bad_predecessor",
+        "rate_ratio",
+        "q",
+        "crashes",
+        "boots",
+        "title",
+    } <= set(doc["suspects"][0])
+
+
+def test_beta_prior_shrinks_towards_pooled_rate() -> None:
+    a, b = beta_prior([(1, 100), (2, 100), (1, 100), (3, 100)])
+    assert abs(a / (a + b) - 7 / 400) < 1e-9
