@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from kexec_lineage import __version__
 from kexec_lineage.cli import (
+    analyze,
     boots,
     crashes,
     decode,
@@ -35,7 +36,20 @@ from kexec_lineage.errors import LineageError
 __all__ = ("build_parser", "main")
 
 _PROG = "kexec-lineage"
-_COMMANDS = (record, status, kexec, ship, decode, boots, crashes, ingest, serve, token, demo)
+_COMMANDS = (
+    record,
+    status,
+    kexec,
+    ship,
+    decode,
+    boots,
+    crashes,
+    ingest,
+    serve,
+    token,
+    analyze,
+    demo,
+)
 
 
 class _Parser(argparse.ArgumentParser):
