@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.scan_throughput
 	$(BIN)/python -m bench.record_time
 	$(BIN)/python -m bench.ingest_throughput
+	$(BIN)/python -m bench.analysis_scale
 
 # System packages first (compilers, swig for pylibfdt, dtc for the tests),
 # then the virtualenv with every extra.
@@ -34,7 +35,7 @@ $(STAMP): pyproject.toml scripts/system-packages
 	scripts/install-system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,fdt,server]'
+	$(BIN)/pip install --quiet -e '.[dev,fdt,server,sim,spark]'
 	touch $@
 
 clean:

@@ -8,7 +8,7 @@ import numpy as np
 
 from kexec_lineage.fleet.analysis import analyze
 from kexec_lineage.fleet.counts import COLD, CountRow, TitleRow
-from kexec_lineage.fleet.stats import Stratum, beta_prior, mantel_haenszel_rr, stratified_exact_p
+from kexec_lineage.fleet.stats import Stratum, gamma_prior, mantel_haenszel_rr, stratified_exact_p
 
 PREDECESSORS = [f"7.1.{i}" for i in range(8)]
 
@@ -53,13 +53,18 @@ def fleet(
     return rows, titles
 
 
-def test_exact_stratified_test_matches_fisher_for_one_stratum() -> None:
-    from scipy.stats import fisher_exact
+def test_exact_stratified_test_is_the_conditional_binomial_test() -> None:
+    from scipy.stats import binomtest
 
-    table = Stratum(12, 400, 20, 2000)
-    _, p = fisher_exact([[12, 388], [20, 1980]], alternative="greater")
+    # Given 32 crashes, the exposed group's share is binomial with its share of hours.
+    table = Stratum(12, 400.0, 20, 2000.0)
+    p = binomtest(12, 32, 400 / 2400, alternative="greater").pvalue
     assert abs(stratified_exact_p([table]) - p) < 1e-9
     assert abs(mantel_haenszel_rr([table]) - (12 / 400) / (20 / 2000)) < 1e-9
+    # Two strata with opposite mixes: pooled they look different, stratified they do not.
+    mixed = [Stratum(40, 1000.0, 4, 100.0), Stratum(1, 100.0, 10, 1000.0)]
+    assert abs(mantel_haenszel_rr(mixed) - 1.0) < 1e-9
+    assert stratified_exact_p(mixed) > 0.3
 
 
 def test_transition_bug_found_and_bisected() -> None:
@@ -101,7 +106,7 @@ def test_depth_trend() -> None:
     result = analyze(*fleet(depth_slope=2.0))
     (finding,) = result.depth
     assert finding.release == "7.2.0"
-    assert finding.ratio > 4
+    assert finding.ratio_per_kexec > 1.5
     assert finding.q < 1e-6
 
 
@@ -122,6 +127,6 @@ def test_kexec_only_titles_and_json() -> None:
     } <= set(doc["suspects"][0])
 
 
-def test_beta_prior_shrinks_towards_pooled_rate() -> None:
-    a, b = beta_prior([(1, 100), (2, 100), (1, 100), (3, 100)])
-    assert abs(a / (a + b) - 7 / 400) < 1e-9
+def test_gamma_prior_centres_on_the_pooled_rate() -> None:
+    shape, rate = gamma_prior([(1, 100.0), (2, 100.0), (1, 100.0), (30, 100.0)])
+    assert abs(shape / rate - 34 / 400) < 1e-9

@@ -1,80 +1,71 @@
-"""``kexec-lineage demo``: a modelled kexec chain across a KHO ABI change.
-
-Until the fleet demo exists, this shows the problem the project solves: the
-kernel's own record of the previous kernel is lost exactly when the KHO ABI
-changes, i.e. at upgrades.
-"""
+"""``kexec-lineage demo``: a simulated fleet, analysed, then served (the main job)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from kexec_lineage.cli.output import print_json, table
-from kexec_lineage.model.text import printable
+from kexec_lineage.errors import InputError
 
 __all__ = ("register", "run")
-
-_CHAIN = (
-    ("7.1.0", "kho-v3"),
-    ("7.1.2", "kho-v3"),
-    ("7.1.3", "kho-v3"),
-    ("7.2.0", "kho-v4"),
-    ("7.2.1", "kho-v4"),
-)
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         "demo",
         parents=[common],
-        help="walk a modelled kexec chain across a KHO ABI change",
-        description="Cold-boot a kernel, then kexec (kexec -s) through a chain whose KHO ABI "
-        "changes from kho-v3 to kho-v4, and show what each kernel logs and hands on.",
+        help="simulate a fleet, analyse it, serve the dashboard",
+        description="Simulate a fleet with injected kexec-transition bugs into a fresh SQLite "
+        "file, print the analysis and the ground truth beside it, then serve the dashboard "
+        "on loopback (--no-serve stops after the report).",
     )
-    parser.add_argument("--json", action="store_true", help="print the boots as JSON")
+    parser.add_argument("--hosts", type=int, default=20_000)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--db", type=Path, default=Path("build/demo/fleet.db"), help="SQLite file (replaced)"
+    )
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--no-serve", action="store_true", help="stop after the report")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from kexec_lineage.abi.kho_boot import Kernel, kexec_chain
+    from kexec_lineage.cli.analyze import analyze_store, render
+    from kexec_lineage.fleet.store import open_store
+    from kexec_lineage.sim.fleet import simulate
+    from kexec_lineage.sim.writers import write_db
 
-    kernels = [Kernel(release, kho) for release, kho in _CHAIN]
-    boots = kexec_chain(kernels)
-    hows = ["cold"] + ["kexec -s"] * (len(boots) - 1)
-    if args.json:
-        print_json(
-            [
-                {
-                    "how": how,
-                    "release": kernel.release,
-                    "kho": kernel.kho,
-                    "kernel_lines": list(boot.lines),
-                    "handed_on": None
-                    if boot.handed_on is None
-                    else {
-                        "previous_release": printable(boot.handed_on.previous_release),
-                        "kexec_count": boot.handed_on.kexec_count,
-                    },
-                }
-                for how, kernel, boot in zip(hows, kernels, boots, strict=True)
-            ]
+    if args.hosts < 1 or args.days < 1:
+        raise InputError("--hosts and --days must be at least 1")
+    args.db.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (args.db, Path(f"{args.db}-wal"), Path(f"{args.db}-shm")):
+        stale.unlink(missing_ok=True)
+    fleet = simulate(args.hosts, args.days, args.seed)
+    store = open_store(str(args.db))
+    write_db(fleet, store)
+    result = analyze_store(store)
+    print(render(result))
+    truth = fleet.truth()
+    print("\nGROUND TRUTH (what the simulator injected)")
+    for bug in truth["transition_bugs"]:
+        span = bug["predecessors"][0]
+        if len(bug["predecessors"]) > 1:
+            span += f"..{bug['predecessors'][-1]}"
+        print(
+            f"- {bug['release']} after kexec from {span}: x{bug['multiplier']:.3g}, {bug['title']}"
         )
+    for bug in truth["depth_bugs"]:
+        print(f"- {bug['release']}: x{bug['multiplier']:.3g} per kexec, {bug['title']}")
+    if args.no_serve:
         return 0
-    rows = [
-        (
-            how,
-            kernel.release,
-            kernel.kho,
-            boot.handed_on.kexec_count if boot.handed_on else "-",
-            "; ".join(boot.lines) or "(cold boot: nothing)",
-        )
-        for how, kernel, boot in zip(hows, kernels, boots, strict=True)
-    ]
-    print(table(rows, ("BOOT", "RELEASE", "KHO ABI", "HANDS ON COUNT", "KERNEL LOG")))
-    print(
-        "\nAt 7.1.3 -> 7.2.0 the KHO ABI changes (kho-v3 -> kho-v4): the new kernel rejects the\n"
-        "incoming tree, logs no 'exec from' line and restarts its count at 1. The host keeps\n"
-        "the chain only through kexec-lineage's own command-line parameters."
+    import uvicorn
+
+    from kexec_lineage.server.app import create_app
+
+    print(f"\ndashboard: http://127.0.0.1:{args.port}/  (Ctrl-C stops)")
+    uvicorn.run(
+        create_app(store, local=True), host="127.0.0.1", port=args.port, log_level="warning"
     )
     return 0

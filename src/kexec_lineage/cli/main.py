@@ -23,11 +23,14 @@ from kexec_lineage.cli import (
     crashes,
     decode,
     demo,
+    export,
     ingest,
     kexec,
+    kho_chain,
     record,
     serve,
     ship,
+    simulate,
     status,
     token,
 )
@@ -48,6 +51,9 @@ _COMMANDS = (
     serve,
     token,
     analyze,
+    export,
+    simulate,
+    kho_chain,
     demo,
 )
 

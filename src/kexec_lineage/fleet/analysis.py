@@ -6,16 +6,19 @@ Which transition (previous release -> release), which range of predecessor
 versions and which chain depth raise crash rates, from the count tables of
 :mod:`kexec_lineage.fleet.counts` (whichever engine made them).
 
-For every release, each predecessor (a cold boot included) is tested against
-the release's other predecessors with the exact stratified test of
-:mod:`kexec_lineage.fleet.stats`, the strata being host classes (platform x
-region), so that a platform that merely upgraded first is not blamed on its
-predecessor. The predecessors are then bisected: ordered by version, the
-contiguous range whose boots crash most clearly more often than the rest is
-the suspect, and its first release the first bad predecessor. All p-values are
-Benjamini-Hochberg adjusted together; small cells are ranked by rate ratios
-shrunk towards the fleet's rate (empirical Bayes). A trend test over kexec
-count finds depth effects, and titles seen after kexec but never after a cold
+Rates are crashed boots per boot-hour (per boot where hours are unknown). For
+every release the predecessors are compared with the exact stratified test of
+:mod:`kexec_lineage.fleet.stats`, the strata being host class (platform x
+region) and kexec-count bucket: a platform that merely upgraded first, or a
+chain that is merely deeper, is not blamed on the predecessor. A cold boot is
+the only predecessor at depth 0, so it is never the yardstick of a kexec
+predecessor. The predecessors are bisected: ordered by version, the contiguous
+range whose boots crash most clearly more often than the others' at the same
+depth and class is the suspect, and its first release the first bad
+predecessor. All p-values are Benjamini-Hochberg adjusted together; suspects
+are ranked by rate ratios shrunk towards the fleet's rate (empirical Bayes).
+A Poisson regression over the kexec count, adjusted for predecessor and host
+class, finds depth effects; titles seen after kexec but never after a cold
 boot are listed. The naive view, each release against all others ignoring
 predecessors, is kept beside for comparison.
 """
@@ -31,25 +34,35 @@ from typing import Any
 from kexec_lineage.fleet.counts import COLD, UNKNOWN, CountRow, TitleRow
 from kexec_lineage.fleet.stats import (
     Stratum,
-    beta_prior,
     bh,
     clopper_pearson,
+    depth_trend,
+    gamma_prior,
     mantel_haenszel_rr,
     stratified_exact_p,
-    trend_p,
 )
 from kexec_lineage.model.release import release_key
 
-__all__ = ("Q_LEVEL", "Analysis", "DepthFinding", "NaiveRelease", "Suspect", "analyze")
+__all__ = (
+    "Q_LEVEL",
+    "Analysis",
+    "DepthFinding",
+    "NaiveRelease",
+    "Suspect",
+    "analyze",
+    "hours_known",
+)
 
 #: q-value at or below which a finding is reported.
 Q_LEVEL = 0.05
-# A range must hold at least this many crashed boots to be a suspect.
+# A range must hold at least this many comparable crashed boots to be a suspect.
 _MIN_CRASHED = 3
 # Titles need this many crashed boots after kexec to be called kexec-only.
 _MIN_TITLE_BOOTS = 3
 
-Cell = dict[tuple[str, str], list[int]]  # (platform, region) -> [crashed, boots]
+Stratum_key = tuple[str, str, int]  # platform, region, depth bucket
+# stratum -> [crashed boots, boots, boot-hours]
+Cell = dict[Stratum_key, list[float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +90,8 @@ class DepthFinding:
     """A release whose crash rate rises with the kexec count."""
 
     release: str
-    buckets: tuple[tuple[int, int, int], ...]  # (depth, crashed boots, boots)
-    ratio: float
+    buckets: tuple[tuple[int, int, int], ...]  # (depth bucket, crashed boots, boots)
+    ratio_per_kexec: float
     p: float
     q: float
     sentence: str
@@ -123,25 +136,40 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _strata(exposed: Cell, others: Iterable[Cell]) -> list[Stratum]:
-    classes: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for key, (x, n) in exposed.items():
-        classes[key][0] += x
-        classes[key][1] += n
-    for cell in others:
-        for key, (x, n) in cell.items():
-            classes[key][2] += x
-            classes[key][3] += n
-    return [Stratum(*v) for v in classes.values()]
+def hours_known(rows: Sequence[CountRow]) -> bool:
+    """Whether boot-hours are recorded (else boots are the exposure)."""
+    return sum(r.hours for r in rows) > 0
 
 
-def _totals(cells: Iterable[Cell]) -> tuple[int, int]:
+def _strata(exposed: Cell, others: Iterable[Cell], hours: bool) -> list[Stratum]:
+    """Per stratum: crashed boots and exposure of ``exposed`` against all ``others``."""
+    at = 2 if hours else 1
+    strata: dict[Stratum_key, list[float]] = defaultdict(lambda: [0, 0.0, 0, 0.0])
+    for key, cell in exposed.items():
+        strata[key][0] += cell[0]
+        strata[key][1] += cell[at]
+    for other in others:
+        for key, cell in other.items():
+            strata[key][2] += cell[0]
+            strata[key][3] += cell[at]
+    return [Stratum(int(x), e, int(y), f) for x, e, y, f in strata.values()]
+
+
+def _totals(cells: Iterable[Cell]) -> tuple[int, int, float]:
+    """Crashed boots, boots and boot-hours of ``cells`` together."""
     crashed = boots = 0
+    hours = 0.0
     for cell in cells:
-        for x, n in cell.values():
-            crashed += x
-            boots += n
-    return crashed, boots
+        for x, n, h in cell.values():
+            crashed += int(x)
+            boots += int(n)
+            hours += h
+    return crashed, boots, hours
+
+
+def _comparable(strata: list[Stratum]) -> int:
+    """Crashed boots of the exposed group in strata that compare anything."""
+    return sum(s.crashed for s in strata if s.exposure > 0 and s.other_exposure > 0)
 
 
 @dataclass
@@ -150,64 +178,112 @@ class _Candidate:
     predecessors: tuple[str, ...]
     strata: list[Stratum]
     p: float
+    counts: tuple[int, int, int, int] = (0, 0, 0, 0)  # crashed, boots; others' crashed, boots
     q: float = 1.0
 
 
 def _by_release(rows: Sequence[CountRow]) -> dict[str, dict[str, Cell]]:
-    """release -> predecessor -> class -> [crashed, boots], kdump and unknown left out."""
+    """release -> predecessor -> stratum -> cell; kdump and unknown predecessors left out."""
     out: dict[str, dict[str, Cell]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(lambda: [0, 0]))
+        lambda: defaultdict(lambda: defaultdict(lambda: [0, 0, 0.0]))
     )
     for row in rows:
         if row.how == "kdump" or row.predecessor == UNKNOWN:
             continue
-        cell = out[row.release][row.predecessor][(row.platform, row.region)]
+        cell = out[row.release][row.predecessor][(row.platform, row.region, row.depth)]
         cell[0] += row.crashed_boots
         cell[1] += row.boots
+        cell[2] += row.hours
     return out
 
 
-def _best_range(release: str, cells: dict[str, Cell]) -> _Candidate | None:
-    """The contiguous range of predecessors (by version) with the smallest exact p."""
+def _merge(cells: Iterable[Cell]) -> Cell:
+    merged: Cell = defaultdict(lambda: [0, 0, 0.0])
+    for cell in cells:
+        for key, values in cell.items():
+            for k in range(3):
+                merged[key][k] += values[k]
+    return merged
+
+
+def _test(
+    inside: Sequence[str], cells: dict[str, Cell], hours: bool
+) -> tuple[list[Stratum], float, float] | None:
+    """Strata, rate ratio and exact p of ``inside`` against the release's other
+    predecessors; ``None`` where too few crashed boots compare anything."""
+    strata = _strata(
+        _merge(cells[p] for p in inside), (cells[p] for p in cells if p not in inside), hours
+    )
+    rr = mantel_haenszel_rr(strata)
+    if _comparable(strata) < _MIN_CRASHED or rr <= 1:
+        return None
+    return strata, rr, stratified_exact_p(strata)
+
+
+def _belongs(
+    candidate: str, inside: Sequence[str], rr: float, cells: dict[str, Cell], hours: bool
+) -> bool:
+    """Whether ``candidate``'s crashes are likelier at the range's elevated rate
+    than at the outside's rate, stratum by stratum (a likelihood ratio above 1)."""
+    outside = [cells[p] for p in cells if p not in inside and p != candidate]
+    strata = _strata(cells[candidate], outside, hours)
+    crashed = expected = 0.0
+    for s in strata:
+        if s.exposure > 0 and s.other_exposure > 0:
+            crashed += s.crashed
+            expected += s.exposure * s.other_crashed / s.other_exposure
+    if expected <= 0 or rr <= 1:
+        return False  # nothing to compare it with: no evidence that it belongs
+    if math.isinf(rr):
+        return crashed > 2 * expected
+    return crashed * math.log(rr) > (rr - 1) * expected
+
+
+def _best_range(release: str, cells: dict[str, Cell], hours: bool) -> _Candidate | None:
+    """Bisection: from the single predecessor that stands out most, grow the range
+    along the version order while each neighbour's boots crash like the range's
+    rather than like the rest."""
     ordered = sorted((p for p in cells if p != COLD), key=release_key)
-    best: _Candidate | None = None
-    for i in range(len(ordered)):
-        for j in range(i, len(ordered)):
-            inside = ordered[i : j + 1]
-            merged: Cell = defaultdict(lambda: [0, 0])
-            for pred in inside:
-                for key, (x, n) in cells[pred].items():
-                    merged[key][0] += x
-                    merged[key][1] += n
-            crashed, _ = _totals([merged])
-            if crashed < _MIN_CRASHED:
-                continue
-            strata = _strata(merged, (cells[p] for p in cells if p not in inside))
-            if mantel_haenszel_rr(strata) <= 1:
-                continue
-            p = stratified_exact_p(strata)
-            if best is None or p < best.p:
-                best = _Candidate(release, tuple(inside), strata, p)
-    if best is not None:
-        # The best of many overlapping ranges: correct for the search, counting
-        # the predecessors (the ranges are far from independent).
-        best.p = min(1.0, best.p * len(ordered))
-    return best
+    singles = [(t[2], i) for i, p in enumerate(ordered) if (t := _test([p], cells, hours))]
+    if not singles:
+        return None
+    _, start = min(singles)
+    low = high = start
+    while True:
+        inside = ordered[low : high + 1]
+        tested = _test(inside, cells, hours)
+        if tested is None:
+            break
+        rr = tested[1]
+        if low > 0 and _belongs(ordered[low - 1], inside, rr, cells, hours):
+            low -= 1
+        elif high + 1 < len(ordered) and _belongs(ordered[high + 1], inside, rr, cells, hours):
+            high += 1
+        else:
+            break
+    inside = ordered[low : high + 1]
+    tested = _test(inside, cells, hours)
+    if tested is None:
+        return None
+    strata, _, p = tested
+    x, n, _ = _totals(cells[q] for q in inside)
+    y, m, _ = _totals(cells[q] for q in cells if q not in inside)
+    # The range grew from the most extreme of the predecessors: correct for that choice.
+    return _Candidate(release, tuple(inside), strata, min(1.0, p * len(ordered)), (x, n, y, m))
 
 
 def _title_of(candidate: _Candidate, titles: Sequence[TitleRow]) -> str | None:
     """The title with the largest excess of crashed boots in the range over the rest."""
     inside = set(candidate.predecessors)
-    exposed_boots = sum(s.boots for s in candidate.strata)
-    other_boots = sum(s.other_boots for s in candidate.strata)
-    if not exposed_boots or not other_boots:
+    _, boots, _, other_boots = candidate.counts
+    if not boots or not other_boots:
         return None
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in titles:
         if row.release != candidate.release or row.how == "kdump" or row.predecessor == UNKNOWN:
             continue
         counts[row.title][0 if row.predecessor in inside else 1] += row.crashed_boots
-    excess = {title: x / exposed_boots - y / other_boots for title, (x, y) in counts.items() if x}
+    excess = {title: x / boots - y / other_boots for title, (x, y) in counts.items() if x}
     return max(excess, key=lambda t: excess[t]) if excess else None
 
 
@@ -226,47 +302,55 @@ def _sentence(s: Suspect) -> str:
 
 
 def _shrunk(strata: list[Stratum], prior: tuple[float, float]) -> float:
-    a, b = prior
+    """The rate ratio with both rates shrunk towards the fleet's (gamma-Poisson)."""
+    shape, rate = prior
     x = sum(s.crashed for s in strata)
-    n = sum(s.boots for s in strata)
+    e = sum(s.exposure for s in strata)
     y = sum(s.other_crashed for s in strata)
-    m = sum(s.other_boots for s in strata)
-    return ((x + a) / (n + a + b)) / ((y + a) / (m + a + b))
+    f = sum(s.other_exposure for s in strata)
+    return ((x + shape) / (e + rate)) / ((y + shape) / (f + rate))
 
 
 def _depth(
-    rows: Sequence[CountRow],
+    rows: Sequence[CountRow], hours: bool
 ) -> list[tuple[str, tuple[tuple[int, int, int], ...], float, float]]:
-    table: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    """Per release: the buckets, the rate ratio per kexec and its p."""
+    cells: dict[str, list[tuple[int, int, float, tuple[str, ...]]]] = defaultdict(list)
+    buckets: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for row in rows:
-        if row.how == "kdump":
+        if row.how != "kexec" or row.predecessor == UNKNOWN:
             continue
-        cell = table[row.release][row.depth]
-        cell[0] += row.crashed_boots
-        cell[1] += row.boots
+        covariates = (f"pred:{row.predecessor}", f"class:{row.platform}/{row.region}")
+        exposure = row.hours if hours else float(row.boots)
+        cells[row.release].append((row.depth, row.crashed_boots, exposure, covariates))
+        buckets[row.release][row.depth][0] += row.crashed_boots
+        buckets[row.release][row.depth][1] += row.boots
     out = []
-    for release, buckets in table.items():
-        ordered = tuple((d, x, n) for d, (x, n) in sorted(buckets.items()) if n)
-        if len(ordered) < 3:
+    for release, table in cells.items():
+        if len(buckets[release]) < 3:
             continue
-        low, high = ordered[0], ordered[-1]
-        ratio = (high[1] / high[2]) / (low[1] / low[2]) if low[1] else math.inf
-        out.append((release, ordered, ratio, trend_p(ordered)))
+        ratio, p = depth_trend(table)
+        ordered = tuple((d, x, n) for d, (x, n) in sorted(buckets[release].items()))
+        out.append((release, ordered, ratio, p))
     return out
 
 
-def _naive(rows: Sequence[CountRow]) -> list[tuple[str, int, int, float, float]]:
-    per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+def _naive(rows: Sequence[CountRow], hours: bool) -> list[tuple[str, int, int, float, float]]:
+    """Each release against all the others, one unstratified test each."""
+    per: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0.0])
     for row in rows:
         if row.how != "kdump":
             per[row.release][0] += row.crashed_boots
             per[row.release][1] += row.boots
-    crashed_all = sum(x for x, _ in per.values())
-    boots_all = sum(n for _, n in per.values())
+            per[row.release][2] += row.hours
+    at = 2 if hours else 1
+    crashed_all = sum(v[0] for v in per.values())
+    exposure_all = sum(v[at] for v in per.values())
     out = []
-    for release, (x, n) in per.items():
-        stratum = Stratum(x, n, crashed_all - x, boots_all - n)
-        out.append((release, x, n, mantel_haenszel_rr([stratum]), stratified_exact_p([stratum])))
+    for release, v in per.items():
+        stratum = Stratum(int(v[0]), v[at], int(crashed_all - v[0]), exposure_all - v[at])
+        rr, p = mantel_haenszel_rr([stratum]), stratified_exact_p([stratum])
+        out.append((release, int(v[0]), int(v[1]), rr, p))
     return out
 
 
@@ -276,7 +360,7 @@ def _kexec_only(titles: Sequence[TitleRow]) -> list[dict[str, Any]]:
         per[row.title][0 if row.how == "cold" else 1] += row.crashed_boots
     return [
         {"title": title, "after_kexec": k, "after_cold": c}
-        for title, (c, k) in sorted(per.items(), key=lambda kv: -kv[1][1])
+        for title, (c, k) in sorted(per.items(), key=lambda kv: (-kv[1][1], kv[0]))
         if c == 0 and k >= _MIN_TITLE_BOOTS
     ]
 
@@ -285,7 +369,7 @@ def _transitions(by_release: dict[str, dict[str, Cell]]) -> list[dict[str, Any]]
     out = []
     for release in sorted(by_release, key=release_key):
         for predecessor in sorted(by_release[release], key=release_key):
-            x, n = _totals([by_release[release][predecessor]])
+            x, n, hours = _totals([by_release[release][predecessor]])
             low, high = clopper_pearson(x, n)
             out.append(
                 {
@@ -293,6 +377,7 @@ def _transitions(by_release: dict[str, dict[str, Cell]]) -> list[dict[str, Any]]
                     "predecessor": predecessor,
                     "crashed_boots": x,
                     "boots": n,
+                    "boot_hours": hours,
                     "rate": x / n if n else 0.0,
                     "rate_low": low,
                     "rate_high": high,
@@ -301,44 +386,50 @@ def _transitions(by_release: dict[str, dict[str, Cell]]) -> list[dict[str, Any]]
     return out
 
 
+def _suspect(c: _Candidate, prior: tuple[float, float], titles: Sequence[TitleRow]) -> Suspect:
+    x, n, y, m = c.counts
+    suspect = Suspect(
+        release=c.release,
+        predecessors=c.predecessors,
+        first_bad_predecessor=c.predecessors[0],
+        last_bad_predecessor=c.predecessors[-1],
+        rate_ratio=mantel_haenszel_rr(c.strata),
+        shrunk_rate_ratio=_shrunk(c.strata, prior),
+        crashes=x,
+        boots=n,
+        other_crashes=y,
+        other_boots=m,
+        p=c.p,
+        q=c.q,
+        title=_title_of(c, titles),
+        sentence="",
+    )
+    return replace(suspect, sentence=_sentence(suspect))
+
+
 def analyze(counts: Sequence[CountRow], titles: Sequence[TitleRow]) -> Analysis:
     """Suspects, depth findings and the naive view of the fleet in ``counts``."""
+    hours = hours_known(counts)
     by_release = _by_release(counts)
-    candidates = [c for r, cells in by_release.items() if (c := _best_range(r, cells))]
-    depth = _depth(counts)
-    naive = _naive(counts)
+    candidates = [c for r, cells in by_release.items() if (c := _best_range(r, cells, hours))]
+    depth = _depth(counts, hours)
+    naive = _naive(counts, hours)
     qs = bh([c.p for c in candidates] + [d[3] for d in depth] + [n[4] for n in naive])
     for candidate, q in zip(candidates, qs, strict=False):
         candidate.q = q
     depth_q = qs[len(candidates) : len(candidates) + len(depth)]
     naive_q = qs[len(candidates) + len(depth) :]
-    prior = beta_prior(
-        [_totals([cell]) for cells in by_release.values() for cell in cells.values()]
+    prior = gamma_prior(
+        [
+            (x, h if hours else float(n))
+            for cells in by_release.values()
+            for x, n, h in (_totals([cell]) for cell in cells.values())
+        ]
     )
-    suspects = []
-    for c in candidates:
-        if c.q > Q_LEVEL:
-            continue
-        x = sum(s.crashed for s in c.strata)
-        n = sum(s.boots for s in c.strata)
-        suspect = Suspect(
-            release=c.release,
-            predecessors=c.predecessors,
-            first_bad_predecessor=c.predecessors[0],
-            last_bad_predecessor=c.predecessors[-1],
-            rate_ratio=mantel_haenszel_rr(c.strata),
-            shrunk_rate_ratio=_shrunk(c.strata, prior),
-            crashes=x,
-            boots=n,
-            other_crashes=sum(s.other_crashed for s in c.strata),
-            other_boots=sum(s.other_boots for s in c.strata),
-            p=c.p,
-            q=c.q,
-            title=_title_of(c, titles),
-            sentence="",
-        )
-        suspects.append(_with_sentence(suspect))
-    suspects.sort(key=lambda s: (-s.shrunk_rate_ratio, s.q))
+    suspects = sorted(
+        (_suspect(c, prior, titles) for c in candidates if c.q <= Q_LEVEL),
+        key=lambda s: (-s.shrunk_rate_ratio, s.q),
+    )
     findings = [
         DepthFinding(
             release,
@@ -346,18 +437,16 @@ def analyze(counts: Sequence[CountRow], titles: Sequence[TitleRow]) -> Analysis:
             ratio,
             p,
             q,
-            f"{release} crashes {ratio:.3g}x more often at kexec count {buckets[-1][0]}+ than "
-            f"at {buckets[0][0]} (trend p={p:.1g}, q={q:.1g})",
+            f"{release} crashes {ratio:.3g}x more often with each kexec since the last cold "
+            f"boot, predecessor and host class aside (p={p:.1g}, q={q:.1g})",
         )
         for (release, buckets, ratio, p), q in zip(depth, depth_q, strict=True)
-        if q <= Q_LEVEL
+        if q <= Q_LEVEL and ratio > 1
     ]
     naive_view = sorted(
         (NaiveRelease(r, x, n, rr, q) for (r, x, n, rr, _), q in zip(naive, naive_q, strict=True)),
         key=lambda v: (v.q, v.release),
     )
-    boots = sum(r.boots for r in counts)
-    crashed = sum(r.crashed_boots for r in counts)
     return Analysis(
         suspects=tuple(suspects),
         depth=tuple(sorted(findings, key=lambda f: f.q)),
@@ -365,10 +454,6 @@ def analyze(counts: Sequence[CountRow], titles: Sequence[TitleRow]) -> Analysis:
         kexec_only_titles=tuple(_kexec_only(titles)),
         transitions=tuple(_transitions(by_release)),
         tests=len(qs),
-        boots=boots,
-        crashed_boots=crashed,
+        boots=sum(r.boots for r in counts),
+        crashed_boots=sum(r.crashed_boots for r in counts),
     )
-
-
-def _with_sentence(suspect: Suspect) -> Suspect:
-    return replace(suspect, sentence=_sentence(suspect))

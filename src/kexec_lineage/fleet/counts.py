@@ -20,9 +20,12 @@ sums over these rows. The SQL here and the Spark job in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from kexec_lineage.fleet.schema import boots, crashes, hosts
 from kexec_lineage.fleet.store import Store
@@ -67,6 +70,27 @@ class TitleRow:
     crashed_boots: int
 
 
+class _WholeSeconds(FunctionElement[int]):
+    """floor(hours * 3600) as an integer, NULL as 0, in every dialect's own terms."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+@compiles(_WholeSeconds)
+def _whole_seconds(element: _WholeSeconds, compiler: Any, **kw: Any) -> str:
+    (hours,) = element.clauses
+    return f"CAST(FLOOR(COALESCE({compiler.process(hours, **kw)}, 0) * 3600) AS BIGINT)"
+
+
+@compiles(_WholeSeconds, "sqlite")
+def _whole_seconds_sqlite(element: _WholeSeconds, compiler: Any, **kw: Any) -> str:
+    # SQLite's FLOOR may be missing (or a slow Python function); CAST truncates,
+    # which is FLOOR for hours, never negative.
+    (hours,) = element.clauses
+    return f"CAST(COALESCE({compiler.process(hours, **kw)}, 0) * 3600 AS INTEGER)"
+
+
 def depth_bucket(kexec_count: int) -> int:
     """The bucket (its lower bound) that ``kexec_count`` falls in."""
     return max(b for b in DEPTH_BUCKETS if b <= kexec_count)
@@ -106,7 +130,9 @@ def count_rows(store: Store) -> list[CountRow]:
             platform,
             region,
             sa.func.count().label("boots"),
-            sa.func.coalesce(sa.func.sum(boots.c.hours), 0.0).label("hours"),
+            # Whole seconds, summed as integers: float sums differ with the
+            # order of addition, and every engine must give the same table.
+            sa.func.coalesce(sa.func.sum(_WholeSeconds(boots.c.hours)), 0).label("seconds"),
             sa.func.coalesce(sa.func.sum(sa.case((per_boot.c.n > 0, 1), else_=0)), 0).label(
                 "crashed_boots"
             ),
@@ -132,7 +158,7 @@ def count_rows(store: Store) -> list[CountRow]:
                 r.platform,
                 r.region,
                 int(r.boots),
-                float(r.hours),
+                int(r.seconds) / 3600,
                 int(r.crashed_boots),
                 int(r.crashes),
             )

@@ -6,82 +6,79 @@ The tests and estimates the analysis needs, on small count tables. SciPy and
 statsmodels do the numerics; what they do not offer ready-made is written here
 from their parts, each with the reason:
 
-- :func:`stratified_exact_p`: the exact conditional test of a common odds ratio
-  of 1 across strata (the exact form of Cochran-Mantel-Haenszel), one-sided.
-  SciPy has Fisher's test for one 2x2 table only; the stratified version is
-  the convolution of each stratum's hypergeometric distribution.
-- :func:`mantel_haenszel_rr`: the Mantel-Haenszel risk ratio (statsmodels
-  pools odds ratios; for rare events the two agree, but the risk ratio is what
-  a fleet operator reads as "N times more often").
-- :func:`beta_prior`: a beta prior fitted to many cells by the method of
-  moments, for empirical-Bayes shrinkage of small cells.
+- :func:`stratified_exact_p`: the exact conditional test of a common rate
+  ratio of 1 across strata (the exact counterpart of Cochran-Mantel-Haenszel
+  for rates), one-sided. Given a stratum's crashes, the exposed group's share
+  is binomial with its share of the exposure (boot-hours); the strata's
+  distributions convolve. SciPy's exact tests take one table at a time.
+- :func:`mantel_haenszel_rr`: the Mantel-Haenszel rate ratio (statsmodels
+  pools odds ratios; the rate ratio is what a fleet operator reads as "N
+  times more often").
+- :func:`gamma_prior`: a gamma prior on crash rates fitted to many cells by
+  the method of moments, for empirical-Bayes shrinkage of small cells.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import statsmodels.api as sm
 from scipy import stats
-from statsmodels.stats.contingency_tables import Table
 
 __all__ = (
     "Stratum",
-    "beta_prior",
     "bh",
     "clopper_pearson",
+    "depth_trend",
+    "gamma_prior",
     "mantel_haenszel_rr",
     "stratified_exact_p",
-    "trend_p",
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Stratum:
-    """One stratum's 2x2 table: crashed and total boots, exposed and not."""
+    """One stratum: crashed boots and exposure (boot-hours, or boots) of the
+    exposed group and of the others."""
 
     crashed: int
-    boots: int
+    exposure: float
     other_crashed: int
-    other_boots: int
+    other_exposure: float
 
     @property
-    def total(self) -> int:
-        return self.boots + self.other_boots
+    def total(self) -> float:
+        return self.exposure + self.other_exposure
 
 
 def stratified_exact_p(strata: Sequence[Stratum]) -> float:
-    """P(exposed crashes >= observed | every stratum's margins), under no effect.
+    """P(exposed crashes >= observed | each stratum's crashes), under no effect.
 
     One-sided: the question is whether the exposed boots crash *more*.
     """
     distribution = np.ones(1)
-    low_total = 0
     observed = 0
     for s in strata:
         crashed_total = s.crashed + s.other_crashed
-        if s.boots == 0 or s.other_boots == 0 or crashed_total == 0:
+        if s.exposure <= 0 or s.other_exposure <= 0 or crashed_total == 0:
             continue  # no information in this stratum
-        low = max(0, crashed_total - s.other_boots)
-        high = min(s.boots, crashed_total)
-        support = np.arange(low, high + 1)
-        pmf = stats.hypergeom.pmf(support, s.total, crashed_total, s.boots)
+        share = s.exposure / s.total
+        pmf = stats.binom.pmf(np.arange(crashed_total + 1), crashed_total, share)
         distribution = np.convolve(distribution, pmf)
-        low_total += low
         observed += s.crashed
-    if observed == 0 and low_total == 0 and len(distribution) == 1:
+    if len(distribution) == 1:
         return 1.0
-    index = observed - low_total
-    tail = float(distribution[max(index, 0) :].sum())
-    return min(1.0, max(tail, 0.0))
+    return min(1.0, max(float(distribution[observed:].sum()), 0.0))
 
 
 def mantel_haenszel_rr(strata: Sequence[Stratum]) -> float:
-    """The Mantel-Haenszel risk ratio of exposed to other boots (inf for none in others)."""
-    numerator = sum(s.crashed * s.other_boots / s.total for s in strata if s.total)
-    denominator = sum(s.other_crashed * s.boots / s.total for s in strata if s.total)
+    """The Mantel-Haenszel rate ratio of exposed to others (inf for none in others)."""
+    numerator = sum(s.crashed * s.other_exposure / s.total for s in strata if s.total)
+    denominator = sum(s.other_crashed * s.exposure / s.total for s in strata if s.total)
     if denominator == 0:
         return math.inf if numerator else 1.0
     return numerator / denominator
@@ -102,39 +99,69 @@ def clopper_pearson(crashed: int, boots: int, level: float = 0.95) -> tuple[floa
     return (float(interval.low), float(interval.high))
 
 
-def beta_prior(cells: Sequence[tuple[int, int]]) -> tuple[float, float]:
-    """Beta(alpha, beta) fitted to (crashed, boots) cells by the method of moments.
+def gamma_prior(cells: Sequence[tuple[int, float]]) -> tuple[float, float]:
+    """Gamma(shape, rate) fitted to (crashed, exposure) cells by the method of moments.
 
-    Falls back to a weak prior at the pooled rate where the cells show no
-    spread beyond binomial noise.
+    Where the cells show no spread beyond Poisson noise, a strong prior at
+    the pooled rate: everything is then shrunk to it.
     """
-    cells = [(x, n) for x, n in cells if n > 0]
+    cells = [(x, e) for x, e in cells if e > 0]
     if not cells:
         return (1.0, 1.0)
     crashed = np.array([x for x, _ in cells], dtype=float)
-    boots = np.array([n for _, n in cells], dtype=float)
-    mean = crashed.sum() / boots.sum()
-    rates = crashed / boots
-    variance = float(np.average((rates - mean) ** 2, weights=boots))
-    noise = mean * (1 - mean) * float(np.mean(1 / boots))
-    if mean <= 0 or mean >= 1:
-        return (0.5, 0.5)
-    spread = variance - noise
-    # No spread beyond binomial noise: shrink hard towards the pooled rate.
-    strength = float(boots.sum()) if spread <= 0 else max(mean * (1 - mean) / spread - 1, 1e-3)
-    return (mean * strength, (1 - mean) * strength)
+    exposure = np.array([e for _, e in cells], dtype=float)
+    mean = crashed.sum() / exposure.sum()
+    if mean <= 0:
+        return (0.5, 0.5 / max(float(exposure.mean()), 1e-12))
+    rates = crashed / exposure
+    variance = float(np.average((rates - mean) ** 2, weights=exposure))
+    spread = variance - mean * float(np.mean(1 / exposure))
+    shape = mean**2 / spread if spread > 0 else float(crashed.sum())
+    return (shape, shape / mean)
 
 
-def trend_p(table: Sequence[tuple[int, int, int]]) -> float:
-    """One-sided p of a rising crash rate over ordered groups (linear-by-linear
-    association): ``table`` holds (score, crashed, boots) per group."""
-    rows = [(score, x, n - x) for score, x, n in table if n > 0]
-    if len(rows) < 2 or sum(r[1] for r in rows) == 0 or sum(r[2] for r in rows) == 0:
-        return 1.0
-    counts = np.array([[x, y] for _, x, y in rows], dtype=float)
-    scores = np.array([s for s, _, _ in rows], dtype=float)
-    result = Table(counts).test_ordinal_association(
-        row_scores=scores, col_scores=np.array([1.0, 0.0])
-    )
-    z = float(result.zscore)
-    return float(stats.norm.sf(z))
+def depth_trend(
+    rows: Sequence[tuple[int, int, float, Sequence[str]]],
+) -> tuple[float, float]:
+    """The crash rate's ratio per kexec and its one-sided p, adjusted for covariates.
+
+    ``rows`` hold (kexec count, crashed boots, boot-hours, covariate labels) per
+    cell. A Poisson regression of crashes on the kexec count with the
+    log boot-hours as offset and one indicator per covariate label (the
+    predecessor and the host class), so that depth is not credited with what a
+    predecessor or a platform does.
+    """
+    rows = [r for r in rows if r[2] > 0]
+    if len({r[0] for r in rows}) < 2 or sum(r[1] for r in rows) == 0:
+        return (1.0, 1.0)
+    # One indicator per label, but for each kind of label ("pred:", "class:")
+    # the first is the reference, lest the columns add up to the intercept.
+    labels = sorted({label for r in rows for label in r[3]})
+    kinds: dict[str, list[str]] = {}
+    for label in labels:
+        kinds.setdefault(label.partition(":")[0], []).append(label)
+    kept = [label for group in kinds.values() for label in group[1:]]
+    index = {label: i for i, label in enumerate(kept)}
+    design = np.zeros((len(rows), 2 + len(index)))
+    design[:, 0] = 1.0
+    for i, (depth, _, _, covariates) in enumerate(rows):
+        design[i, 1] = depth
+        for label in covariates:
+            if label in index:
+                design[i, 2 + index[label]] = 1.0
+    if len(rows) <= design.shape[1]:
+        return (1.0, 1.0)  # no degrees of freedom left to judge a trend
+    crashed = np.array([r[1] for r in rows], dtype=float)
+    offset = np.log(np.array([r[2] for r in rows], dtype=float))
+    try:
+        with warnings.catch_warnings():
+            # Sparse cells make statsmodels warn (perfect fits, rank); the
+            # standard error below says what the fit is worth.
+            warnings.simplefilter("ignore")
+            fit = sm.GLM(crashed, design, family=sm.families.Poisson(), offset=offset).fit()
+    except (ValueError, np.linalg.LinAlgError):
+        return (1.0, 1.0)
+    beta, se = float(fit.params[1]), float(fit.bse[1])
+    if not math.isfinite(beta) or not math.isfinite(se) or se <= 0:
+        return (1.0, 1.0)
+    return (math.exp(beta), float(stats.norm.sf(beta / se)))

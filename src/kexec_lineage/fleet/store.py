@@ -34,7 +34,15 @@ from kexec_lineage.fleet.schema import boots, crashes, hosts, tokens
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.text import printable
 
-__all__ = ("Counts", "Store", "TokenInfo", "boot_row", "database_url", "open_store")
+__all__ = (
+    "Counts",
+    "Store",
+    "TokenInfo",
+    "boot_row",
+    "crash_row",
+    "database_url",
+    "open_store",
+)
 
 TOKEN_KINDS = ("host", "read")
 
@@ -183,18 +191,22 @@ class Store:
             rows: dict[tuple[int, str, str], dict[str, Any]] = {}
             for record in records:
                 key = (ids[record.host], record.boot_id, record.fingerprint)
-                rows.setdefault(key, _crash_row(record, key, now))
+                rows.setdefault(key, crash_row(record, key, now))
+            by_host: dict[int, list[str]] = {}
+            for host_id, _, fingerprint in rows:
+                by_host.setdefault(host_id, []).append(fingerprint)
             seen = set()
-            for host_id in {k[0] for k in rows}:
-                seen |= {
-                    (host_id, b, f)
-                    for b, f in connection.execute(
-                        sa.select(crashes.c.boot_id, crashes.c.fingerprint).where(
-                            crashes.c.host_id == host_id,
-                            crashes.c.fingerprint.in_([k[2] for k in rows if k[0] == host_id]),
-                        )
-                    ).all()
-                }
+            for host_id, fingerprints in by_host.items():
+                for i in range(0, len(fingerprints), 500):
+                    seen |= {
+                        (host_id, b, f)
+                        for b, f in connection.execute(
+                            sa.select(crashes.c.boot_id, crashes.c.fingerprint).where(
+                                crashes.c.host_id == host_id,
+                                crashes.c.fingerprint.in_(fingerprints[i : i + 500]),
+                            )
+                        ).all()
+                    }
             new = [row for key, row in rows.items() if key not in seen]
             if new:
                 connection.execute(crashes.insert(), new)
@@ -310,6 +322,8 @@ def _clean(value: Any) -> Any:
     (kept as surrogates, :mod:`kexec_lineage.model.text`) and NULs escaped.
     PostgreSQL text holds neither, and JSON answers could not carry them."""
     if isinstance(value, str):
+        if value.isascii() and "\x00" not in value:
+            return value  # nearly always: no work
         return printable(value).replace("\x00", "\\x00")
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
@@ -348,7 +362,8 @@ def _boot_from_row(row: Any) -> Boot:
     return Boot.from_dict(data)
 
 
-def _crash_row(record: CrashRecord, key: tuple[int, str, str], now: float) -> dict[str, Any]:
+def crash_row(record: CrashRecord, key: tuple[int, str, str], now: float) -> dict[str, Any]:
+    """The ``crashes`` row of ``record``; ``key`` is (host id, boot id, fingerprint)."""
     crash = record.crash
     return _clean_row(
         {
