@@ -37,8 +37,9 @@ def kexec_lineage(*argv: str | Path) -> str:
 class Collector:
     """``kexec-lineage serve`` on a free loopback port, started and killed at will."""
 
-    def __init__(self, db: str) -> None:
+    def __init__(self, db: str, *, local: bool = False) -> None:
         self.db = db
+        self.local = local
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -478,7 +478,13 @@ async def test_crashes_accepts_what_crashes_json_prints(
     assert again.json() == {"inserted": 0, "updated": 0, "unchanged": 1}
     store.ingest_boots([BootRecord(Boot("web-1", "b-2", "7.1.2", "kexec", "7.1.0", 1))])
     assert store.transitions() == [
-        {"previous_release": "7.1.0", "release": "7.1.2", "boots": 1, "crashes": 1}
+        {
+            "previous_release": "7.1.0",
+            "predecessor": "7.1.0",
+            "release": "7.1.2",
+            "boots": 1,
+            "crashes": 1,
+        }
     ]
 
 
@@ -623,6 +629,7 @@ async def test_openapi_document_names_every_route(client: httpx.AsyncClient) -> 
         "/v1/crashes",
         "/v1/hosts/{host}/chain",
         "/v1/transitions",
+        "/v1/analysis",
         "/healthz",
         "/metrics",
     }

@@ -95,6 +95,7 @@ def test_fuzzed_requests_get_no_server_error(
         "POST /v1/crashes",
         "GET /v1/hosts/{host}/chain",
         "GET /v1/transitions",
+        "GET /v1/analysis",
         "GET /healthz",
         "GET /metrics",
     }

@@ -20,7 +20,7 @@ sums over these rows. The SQL here and the Spark job in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
@@ -28,7 +28,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from kexec_lineage.fleet.schema import boots, crashes, hosts
-from kexec_lineage.fleet.store import Store
+
+if TYPE_CHECKING:
+    from kexec_lineage.fleet.store import Store
 
 __all__ = (
     "COLD",
@@ -39,6 +41,7 @@ __all__ = (
     "count_rows",
     "depth_bucket",
     "title_rows",
+    "transition_rows",
 )
 
 COLD = "cold"
@@ -113,11 +116,7 @@ def _depth() -> ColumnElement[int]:
 
 def count_rows(store: Store) -> list[CountRow]:
     """The count table, aggregated by the database."""
-    per_boot = (
-        sa.select(crashes.c.host_id, crashes.c.boot_id, sa.func.count().label("n"))
-        .group_by(crashes.c.host_id, crashes.c.boot_id)
-        .subquery()
-    )
+    per_boot = _crashes_per_boot()
     predecessor, depth = _predecessor().label("predecessor"), _depth().label("depth")
     platform = sa.func.coalesce(hosts.c.platform, "").label("platform")
     region = sa.func.coalesce(hosts.c.region, "").label("region")
@@ -190,3 +189,53 @@ def title_rows(store: Store) -> list[TitleRow]:
             TitleRow(r.title, r.release, r.predecessor, r.how, int(r.crashed_boots))
             for r in connection.execute(query)
         )
+
+
+def _crashes_per_boot() -> sa.Subquery:
+    return (
+        sa.select(crashes.c.host_id, crashes.c.boot_id, sa.func.count().label("n"))
+        .group_by(crashes.c.host_id, crashes.c.boot_id)
+        .subquery()
+    )
+
+
+def transition_rows(store: Store) -> list[dict[str, Any]]:
+    """Boots and crashes per (predecessor, release), as ``GET /v1/transitions`` gives them.
+
+    ``previous_release`` is the predecessor where it is a release, ``None`` for
+    ``cold`` and ``unknown``.
+    """
+    per_boot = _crashes_per_boot()
+    predecessor = _predecessor().label("predecessor")
+    query = (
+        sa.select(
+            boots.c.release,
+            predecessor,
+            sa.func.count().label("boots"),
+            sa.func.coalesce(sa.func.sum(per_boot.c.n), 0).label("crashes"),
+        )
+        .select_from(
+            boots.outerjoin(
+                per_boot,
+                sa.and_(
+                    per_boot.c.host_id == boots.c.host_id, per_boot.c.boot_id == boots.c.boot_id
+                ),
+            )
+        )
+        .group_by(boots.c.release, predecessor)
+    )
+    with store.transaction("counting transitions") as connection:
+        rows = [
+            {
+                "previous_release": None if r.predecessor in (COLD, UNKNOWN) else r.predecessor,
+                "predecessor": r.predecessor,
+                "release": r.release,
+                "boots": int(r.boots),
+                "crashes": int(r.crashes),
+            }
+            for r in connection.execute(query)
+        ]
+    order = {COLD: 0, UNKNOWN: 2}
+    return sorted(
+        rows, key=lambda r: (r["release"], order.get(r["predecessor"], 1), r["predecessor"])
+    )

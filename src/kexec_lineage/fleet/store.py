@@ -225,36 +225,10 @@ class Store:
             return _after_predecessors([_boot_from_row(row) for row in rows])
 
     def transitions(self) -> list[dict[str, Any]]:
-        """Boots and crashes per (previous release, release), counted in the database."""
-        per_boot = (
-            sa.select(crashes.c.host_id, crashes.c.boot_id, sa.func.count().label("n"))
-            .group_by(crashes.c.host_id, crashes.c.boot_id)
-            .subquery()
-        )
-        query = (
-            sa.select(
-                boots.c.previous_release,
-                boots.c.release,
-                sa.func.count().label("boots"),
-                sa.func.coalesce(sa.func.sum(per_boot.c.n), 0).label("crashes"),
-            )
-            .select_from(
-                boots.outerjoin(
-                    per_boot,
-                    sa.and_(
-                        per_boot.c.host_id == boots.c.host_id,
-                        per_boot.c.boot_id == boots.c.boot_id,
-                    ),
-                )
-            )
-            .group_by(boots.c.previous_release, boots.c.release)
-            .order_by(boots.c.release, boots.c.previous_release.nulls_first())
-        )
-        with self.transaction("counting transitions") as connection:
-            return [
-                {k: (int(v) if k in ("boots", "crashes") else v) for k, v in row.items()}
-                for row in connection.execute(query).mappings()
-            ]
+        """Boots and crashes per (predecessor, release), counted in the database."""
+        from kexec_lineage.fleet.counts import transition_rows  # counts builds on the store
+
+        return transition_rows(self)
 
     def create_token(self, kind: str, host: str | None = None) -> str:
         """A new API token; only its SHA-256 digest is stored."""

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kexec_lineage.errors import StoreError
 from kexec_lineage.fleet.store import Counts, Store, TokenInfo
 from kexec_lineage.server.api_models import BootsIn, CrashesIn, StoredOut
+from kexec_lineage.server.dashboard import AnalysisCache, add_dashboard
 
 __all__ = ("MAX_BODY", "BodyLimit", "create_app")
 
@@ -135,6 +136,14 @@ def create_app(store: Store, *, local: bool = False) -> FastAPI:
     def get_transitions(_info: Annotated[TokenInfo | None, Depends(reader)]) -> dict[str, Any]:
         """Boots and crashes per (previous release, release)."""
         return {"transitions": store.transitions()}
+
+    cache = AnalysisCache(store)
+    add_dashboard(app, store, cache, local=local)
+
+    @app.get("/v1/analysis")
+    def get_analysis(_info: Annotated[TokenInfo | None, Depends(reader)]) -> dict[str, Any]:
+        """Suspects, depth findings, the naive view and every transition's rates."""
+        return cache.get().analysis.to_json()
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -1,0 +1,259 @@
+"""
+Dashboard
+---------
+
+HTML pages over the fleet: overview, the transition matrix, a transition, a
+crash title, a host's chain, search. Rendered on the server with Jinja2
+(autoescaping on: titles and log text are attacker-controlled) and SVG charts
+from :mod:`kexec_lineage.server.svg`; nothing is fetched from the network.
+Pages need a read token (a cookie set by ``/login``, or a bearer header),
+except under ``serve --local``.
+"""
+
+import math
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from kexec_lineage.fleet import views
+from kexec_lineage.fleet.analysis import Analysis, analyze
+from kexec_lineage.fleet.counts import COLD, CountRow, TitleRow, count_rows, title_rows
+from kexec_lineage.fleet.stats import clopper_pearson
+from kexec_lineage.fleet.store import Store
+from kexec_lineage.model.release import release_key
+from kexec_lineage.server.svg import HeatCell, Interval, heatmap, intervals, timeline
+
+__all__ = ("AnalysisCache", "add_dashboard")
+
+_COOKIE = "kl_token"
+_templates = Environment(
+    loader=PackageLoader("kexec_lineage.server", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
+
+
+@dataclass
+class _Computed:
+    analysis: Analysis
+    counts: list[CountRow]
+    titles: list[TitleRow]
+    at: float
+
+
+class AnalysisCache:
+    """The fleet's analysis, recomputed when older than ``max_age`` seconds."""
+
+    def __init__(self, store: Store, max_age: float = 60.0) -> None:
+        self.store = store
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._value: _Computed | None = None
+
+    def get(self) -> _Computed:
+        with self._lock:
+            if self._value is None or time.monotonic() - self._value.at > self.max_age:
+                counts, titles = count_rows(self.store), title_rows(self.store)
+                self._value = _Computed(analyze(counts, titles), counts, titles, time.monotonic())
+            return self._value
+
+
+def _page(name: str, **context: Any) -> HTMLResponse:
+    return HTMLResponse(_templates.get_template(name).render(**context))
+
+
+def _link(path: str, **query: str) -> str:
+    return f"{path}?{urllib.parse.urlencode(query)}"
+
+
+def _ratio(x: float, e: float, y: float, f: float) -> float:
+    if e <= 0 or f <= 0:
+        return 1.0
+    if y == 0:
+        return math.inf if x else 1.0
+    return (x / e) / (y / f)
+
+
+def _matrix(analysis: Analysis) -> Any:
+    cells_by_release: dict[str, list[dict[str, Any]]] = {}
+    for t in analysis.transitions:
+        cells_by_release.setdefault(t["release"], []).append(t)
+    rows = sorted(cells_by_release, key=release_key)
+    columns = sorted(
+        {t["predecessor"] for t in analysis.transitions}, key=lambda p: (p != COLD, release_key(p))
+    )
+    cells = []
+    for release, cells_of in cells_by_release.items():
+        exposure = "boot_hours" if sum(c["boot_hours"] for c in cells_of) > 0 else "boots"
+        total_x = sum(c["crashed_boots"] for c in cells_of)
+        total_e = sum(c[exposure] for c in cells_of)
+        for c in cells_of:
+            ratio = _ratio(
+                c["crashed_boots"], c[exposure], total_x - c["crashed_boots"], total_e - c[exposure]
+            )
+            cells.append(
+                HeatCell(
+                    release,
+                    c["predecessor"],
+                    ratio,
+                    c["boots"],
+                    _link("/transition", release=release, predecessor=c["predecessor"]),
+                    f"{release} after {c['predecessor']}: {c['crashed_boots']}/{c['boots']} boots "
+                    f"crashed, {ratio:.2f}x the release's other predecessors",
+                )
+            )
+    return heatmap(rows, columns, cells)
+
+
+def _transition(
+    store: Store, computed: _Computed, release: str, predecessor: str
+) -> dict[str, Any]:
+    """What the transition page shows."""
+    analysis = computed.analysis
+    of_release = [t for t in analysis.transitions if t["release"] == release]
+    cell = next((t for t in of_release if t["predecessor"] == predecessor), None)
+    if cell is None:
+        raise HTTPException(404, f"no boots of {release} after {predecessor}")
+    suspects = [s for s in analysis.suspects if s.release == release]
+    bad = {p for s in suspects for p in s.predecessors}
+    points = [
+        Interval(
+            t["predecessor"],
+            t["rate"],
+            t["rate_low"],
+            t["rate_high"],
+            t["predecessor"] in bad or t["predecessor"] == predecessor,
+            _link("/transition", release=release, predecessor=t["predecessor"]),
+        )
+        for t in sorted(
+            of_release, key=lambda t: (t["predecessor"] != COLD, release_key(t["predecessor"]))
+        )
+    ]
+    by_depth: dict[int, list[int]] = {}
+    for row in computed.counts:
+        if row.release == release and row.how != "kdump":
+            bucket = by_depth.setdefault(row.depth, [0, 0])
+            bucket[0] += row.crashed_boots
+            bucket[1] += row.boots
+    depth_points = [
+        Interval(f"{d}+" if d >= 3 else str(d), x / n, *clopper_pearson(x, n))
+        for d, (x, n) in sorted(by_depth.items())
+        if n
+    ]
+    depth_finding = next((d for d in analysis.depth if d.release == release), None)
+    stored = next(
+        (
+            t
+            for t in store.transitions()
+            if t["release"] == release and t["predecessor"] == predecessor
+        ),
+        {"boots": 0, "crashes": 0},
+    )
+    titles = sorted(
+        (t for t in computed.titles if t.release == release and (t.predecessor == predecessor)),
+        key=lambda t: -t.crashed_boots,
+    )
+    return {
+        "title": f"{release} after {predecessor}",
+        "release": release,
+        "cell": cell,
+        "stored": stored,
+        "suspects": suspects,
+        "depth_finding": depth_finding,
+        "bisection": intervals(points, "predecessor (crashed share of boots, 95% CI)"),
+        "depth": intervals(depth_points, "kexec count (crashed share of boots, 95% CI)"),
+        "titles": titles,
+        "hosts": views.transition_hosts(store, release, predecessor),
+    }
+
+
+def add_dashboard(app: FastAPI, store: Store, cache: AnalysisCache, *, local: bool) -> None:
+    """Register the dashboard's pages on ``app``."""
+
+    def viewer(request: Request) -> None:
+        if local:
+            return
+        token = request.cookies.get(_COOKIE)
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            token = header[7:]
+        info = store.check_token(token) if token else None
+        if info is None or info.kind != "read":
+            raise HTTPException(303, "sign in with a read token", {"Location": "/login"})
+
+    View = Annotated[None, Depends(viewer)]
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_form() -> HTMLResponse:
+        return _page("login.html", title="Sign in", error=None)
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        form = urllib.parse.parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
+        token = (form.get("token") or [""])[0].strip()
+        info = store.check_token(token) if token else None
+        if info is None or info.kind != "read":
+            return _page("login.html", title="Sign in", error="not a read token")
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def overview(_: View) -> HTMLResponse:
+        computed = cache.get()
+        summary = views.summary(store)
+        return _page(
+            "overview.html",
+            title="Fleet overview",
+            summary=summary,
+            analysis=computed.analysis,
+            releases=sorted(summary.releases, key=release_key),
+        )
+
+    @app.get("/transitions", response_class=HTMLResponse, include_in_schema=False)
+    def matrix(_: View) -> HTMLResponse:
+        return _page("matrix.html", title="Transition matrix", chart=_matrix(cache.get().analysis))
+
+    @app.get("/transition", response_class=HTMLResponse, include_in_schema=False)
+    def transition(
+        _: View,
+        release: Annotated[str, Query(max_length=64)],
+        predecessor: Annotated[str, Query(max_length=64)],
+    ) -> HTMLResponse:
+        return _page("transition.html", **_transition(store, cache.get(), release, predecessor))
+
+    @app.get("/title", response_class=HTMLResponse, include_in_schema=False)
+    def title_page(_: View, t: Annotated[str, Query(max_length=512)]) -> HTMLResponse:
+        computed = cache.get()
+        rows = sorted(
+            (r for r in computed.titles if r.title == t),
+            key=lambda r: (release_key(r.release), release_key(r.predecessor)),
+        )
+        kexec_only = any(k["title"] == t for k in computed.analysis.kexec_only_titles)
+        return _page(
+            "title.html",
+            title=t,
+            rows=rows,
+            kexec_only=kexec_only,
+            samples=views.title_samples(store, t),
+        )
+
+    @app.get("/host/{name}", response_class=HTMLResponse, include_in_schema=False)
+    def host_page(_: View, name: str) -> HTMLResponse:
+        chain = store.chain(name)
+        if not chain:
+            raise HTTPException(404, f"no boots of host {name}")
+        crashes = views.host_crashes(store, name)
+        chart = timeline(
+            [(b.boot_id, b.release, b.how, len(crashes.get(b.boot_id, []))) for b in chain]
+        )
+        return _page("host.html", title=f"Host {name}", boots=chain, crashes=crashes, chart=chart)
+
+    @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
+    def search_page(_: View, q: Annotated[str, Query(max_length=255)] = "") -> HTMLResponse:
+        return _page("search.html", title=f"Search: {q}", query=q, found=views.search(store, q))
