@@ -56,6 +56,7 @@ class Collector:
                 self.db,
                 "--port",
                 str(self.port),
+                *(["--local"] if self.local else []),
             ],
             env=env,
             stdout=subprocess.DEVNULL,

@@ -137,7 +137,7 @@ def timeline(boots: Sequence[tuple[str, str, str, int]]) -> Markup:
 
     ``boots`` holds (boot id, release, how, crashes) in boot order.
     """
-    box, gap, height = 92, 14, 90
+    box, gap, height = 92, 34, 90
     width = 20 + len(boots) * (box + gap)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
