@@ -20,18 +20,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def kexec_lineage(*argv: str | Path) -> str:
-    """Run the real command line, return its stdout."""
+def run_cli(*argv: str | Path, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a process of its own."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "kexec_lineage", *map(str, argv)],
         capture_output=True,
         text=True,
-        check=True,
+        check=check,
         env=env,
         timeout=120,
     )
-    return proc.stdout
+
+
+def kexec_lineage(*argv: str | Path) -> str:
+    """Run the real command line, fail on a non-zero exit, return its stdout."""
+    return run_cli(*argv, check=True).stdout
 
 
 class Collector:

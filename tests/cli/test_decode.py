@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from kexec_lineage.abi import kexec_metadata
 from kexec_lineage.abi.kho_fdt import KhoChild, build_root
 from kexec_lineage.cli.main import main
 from kexec_lineage.model.handover import Handover
-from tests.conftest import REPO
+from tests.collector import run_cli
 
 LINE = "KHO: exec from: 6.19.0-rc4-next-20260107 (count 1)"
 HANDOVER = Handover("6.19.0-rc4-next-20260107", 1)
@@ -185,21 +184,9 @@ def test_path_errors(
     assert err.count("\n") == 1
 
 
-def run_installed(*argv: str | Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    return subprocess.run(
-        [sys.executable, "-m", "kexec_lineage", *map(str, argv)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=60,
-    )
-
-
 def test_real_process_garbage_no_traceback(tmp_path: Path) -> None:
     (tmp_path / "g").write_bytes(os.urandom(37) + b"\xff")
-    proc = run_installed("decode", tmp_path / "g")
+    proc = run_cli("decode", tmp_path / "g")
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1
@@ -207,13 +194,13 @@ def test_real_process_garbage_no_traceback(tmp_path: Path) -> None:
 
 
 def test_real_process_debugfs(tmp_path: Path) -> None:
-    proc = run_installed("--root", tmp_path, "decode") if debugfs(tmp_path) else None
+    proc = run_cli("--root", tmp_path, "decode") if debugfs(tmp_path) else None
     assert proc is not None and proc.returncode == 0
     assert proc.stdout.splitlines()[0] == LINE
 
 
 def test_usage_error_is_one_line() -> None:
-    proc = run_installed("decode", "--byte-order", "middle")
+    proc = run_cli("decode", "--byte-order", "middle")
     assert proc.returncode == 2
     assert len(proc.stderr.splitlines()) == 1
     assert "invalid choice: 'middle'" in proc.stderr
