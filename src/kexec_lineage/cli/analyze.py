@@ -50,6 +50,8 @@ def analyze_store(store: Store) -> Analysis:
 
 def render(result: Analysis, naive_rows: int = 8) -> str:
     """The analysis as a report a person reads at a glance."""
+    from kexec_lineage.fleet.analysis import format_q
+
     out = [
         f"{result.boots:,} boots, {result.crashed_boots:,} with a crash; {result.tests} tests, "
         f"reported at q <= 0.05",
@@ -71,7 +73,7 @@ def render(result: Analysis, naive_rows: int = 8) -> str:
                         "inf" if s.rate_ratio == float("inf") else f"{s.rate_ratio:.1f}",
                         f"{s.crashes}/{s.boots}",
                         f"{s.other_crashes}/{s.other_boots}",
-                        f"{s.q:.1g}",
+                        format_q(s.q).lstrip("="),
                         s.title or "-",
                     )
                     for s in result.suspects

@@ -50,6 +50,7 @@ __all__ = (
     "NaiveRelease",
     "Suspect",
     "analyze",
+    "format_q",
     "hours_known",
 )
 
@@ -297,8 +298,13 @@ def _sentence(s: Suspect) -> str:
     return (
         f"{s.release} crashes {times} more often after kexec from {span} than from other "
         f"predecessors ({s.crashes:,}/{s.boots:,} vs {s.other_crashes:,}/{s.other_boots:,} "
-        f"boots, q={s.q:.1g})"
+        f"boots, q{format_q(s.q)})"
     )
+
+
+def format_q(q: float) -> str:
+    """``=2e-09``, or ``<1e-300`` where the value underflowed to zero."""
+    return "<1e-300" if q == 0 else f"={q:.1g}"
 
 
 def _shrunk(strata: list[Stratum], prior: tuple[float, float]) -> float:
@@ -438,7 +444,7 @@ def analyze(counts: Sequence[CountRow], titles: Sequence[TitleRow]) -> Analysis:
             p,
             q,
             f"{release} crashes {ratio:.3g}x more often with each kexec since the last cold "
-            f"boot, predecessor and host class aside (p={p:.1g}, q={q:.1g})",
+            f"boot, predecessor and host class aside (p{format_q(p)}, q{format_q(q)})",
         )
         for (release, buckets, ratio, p), q in zip(depth, depth_q, strict=True)
         if q <= Q_LEVEL and ratio > 1
