@@ -42,6 +42,7 @@ __all__ = (
     "depth_bucket",
     "title_rows",
     "transition_rows",
+    "with_crash_counts",
 )
 
 COLD = "cold"
@@ -114,9 +115,22 @@ def _depth() -> ColumnElement[int]:
     )
 
 
+def with_crash_counts(source: sa.FromClause) -> tuple[sa.Join, sa.Subquery]:
+    """``source`` (boots, maybe joined to hosts) left-joined to each boot's
+    number of crashes, and the subquery whose column ``n`` holds it (NULL for
+    a boot without crashes)."""
+    per_boot = (
+        sa.select(crashes.c.host_id, crashes.c.boot_id, sa.func.count().label("n"))
+        .group_by(crashes.c.host_id, crashes.c.boot_id)
+        .subquery()
+    )
+    on = sa.and_(per_boot.c.host_id == boots.c.host_id, per_boot.c.boot_id == boots.c.boot_id)
+    return source.outerjoin(per_boot, on), per_boot
+
+
 def count_rows(store: Store) -> list[CountRow]:
     """The count table, aggregated by the database."""
-    per_boot = _crashes_per_boot()
+    joined, per_boot = with_crash_counts(boots.join(hosts, hosts.c.id == boots.c.host_id))
     predecessor, depth = _predecessor().label("predecessor"), _depth().label("depth")
     platform = sa.func.coalesce(hosts.c.platform, "").label("platform")
     region = sa.func.coalesce(hosts.c.region, "").label("region")
@@ -137,14 +151,7 @@ def count_rows(store: Store) -> list[CountRow]:
             ),
             sa.func.coalesce(sa.func.sum(per_boot.c.n), 0).label("crashes"),
         )
-        .select_from(
-            boots.join(hosts, hosts.c.id == boots.c.host_id).outerjoin(
-                per_boot,
-                sa.and_(
-                    per_boot.c.host_id == boots.c.host_id, per_boot.c.boot_id == boots.c.boot_id
-                ),
-            )
-        )
+        .select_from(joined)
         .group_by(boots.c.release, predecessor, boots.c.how, depth, platform, region)
     )
     with store.transaction("counting boots") as connection:
@@ -191,21 +198,13 @@ def title_rows(store: Store) -> list[TitleRow]:
         )
 
 
-def _crashes_per_boot() -> sa.Subquery:
-    return (
-        sa.select(crashes.c.host_id, crashes.c.boot_id, sa.func.count().label("n"))
-        .group_by(crashes.c.host_id, crashes.c.boot_id)
-        .subquery()
-    )
-
-
 def transition_rows(store: Store) -> list[dict[str, Any]]:
     """Boots and crashes per (predecessor, release), as ``GET /v1/transitions`` gives them.
 
     ``previous_release`` is the predecessor where it is a release, ``None`` for
     ``cold`` and ``unknown``.
     """
-    per_boot = _crashes_per_boot()
+    joined, per_boot = with_crash_counts(boots)
     predecessor = _predecessor().label("predecessor")
     query = (
         sa.select(
@@ -214,14 +213,7 @@ def transition_rows(store: Store) -> list[dict[str, Any]]:
             sa.func.count().label("boots"),
             sa.func.coalesce(sa.func.sum(per_boot.c.n), 0).label("crashes"),
         )
-        .select_from(
-            boots.outerjoin(
-                per_boot,
-                sa.and_(
-                    per_boot.c.host_id == boots.c.host_id, per_boot.c.boot_id == boots.c.boot_id
-                ),
-            )
-        )
+        .select_from(joined)
         .group_by(boots.c.release, predecessor)
     )
     with store.transaction("counting transitions") as connection:

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kexec_lineage.fleet.counts import COLD, UNKNOWN
+from kexec_lineage.fleet.counts import COLD, UNKNOWN, with_crash_counts
 from kexec_lineage.fleet.schema import boots, crashes, hosts
 from kexec_lineage.fleet.store import Store
 
@@ -67,22 +67,11 @@ def transition_hosts(
     store: Store, release: str, predecessor: str, limit: int = 20
 ) -> list[dict[str, Any]]:
     """Hosts that booted ``release`` after ``predecessor``, those with crashes first."""
-    per_boot = (
-        sa.select(crashes.c.host_id, crashes.c.boot_id, sa.func.count().label("n"))
-        .group_by(crashes.c.host_id, crashes.c.boot_id)
-        .subquery()
-    )
+    joined, per_boot = with_crash_counts(boots.join(hosts, hosts.c.id == boots.c.host_id))
     crashed = sa.func.coalesce(sa.func.sum(per_boot.c.n), 0)
     query = (
         sa.select(hosts.c.name, sa.func.count().label("boots"), crashed.label("crashes"))
-        .select_from(
-            boots.join(hosts, hosts.c.id == boots.c.host_id).outerjoin(
-                per_boot,
-                sa.and_(
-                    per_boot.c.host_id == boots.c.host_id, per_boot.c.boot_id == boots.c.boot_id
-                ),
-            )
-        )
+        .select_from(joined)
         .where(_of_transition(release, predecessor))
         .group_by(hosts.c.name)
         .order_by(crashed.desc(), hosts.c.name)
