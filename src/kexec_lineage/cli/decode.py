@@ -10,6 +10,7 @@ from typing import Any
 from kexec_lineage.abi import kexec_metadata
 from kexec_lineage.abi.kexec_metadata import ByteOrder
 from kexec_lineage.abi.kho_state import KhoState, decode_state, looks_like_fdt
+from kexec_lineage.cli.extras import missing_extra
 from kexec_lineage.cli.output import print_json, table
 from kexec_lineage.errors import FdtError, InputError, MetadataError, MetadataVersionError
 from kexec_lineage.host.files import read_bytes
@@ -71,10 +72,7 @@ def _decode(
     except MetadataError as exc:
         raise InputError(f"{path / 'sub_fdts' / kexec_metadata.NODE_NAME}: {exc}") from None
     except ImportError as exc:
-        raise InputError(
-            f"decoding a KHO FDT needs pylibfdt ({exc.name} is missing): "
-            "pip install 'kexec-lineage[fdt]'"
-        ) from None
+        raise missing_extra(exc, "decoding a KHO FDT") from None
 
 
 def _decode_blob(data: bytes, byteorder: ByteOrder, path: Path) -> KhoState:

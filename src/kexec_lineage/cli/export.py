@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from kexec_lineage.cli.extras import missing_extra
 from kexec_lineage.cli.fleetdb import add_db_argument, open_db
-from kexec_lineage.errors import InputError
 
 __all__ = ("register", "run")
 
@@ -34,8 +34,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from kexec_lineage.fleet.spark import export_parquet
     except ImportError as exc:
-        extra = "spark" if exc.name == "pyarrow" else "server"
-        raise InputError(f"export needs {exc.name}: pip install 'kexec-lineage[{extra}]'") from None
+        raise missing_extra(exc, "export") from None
     store = open_db(args)
     try:
         written = export_parquet(store, args.parquet)

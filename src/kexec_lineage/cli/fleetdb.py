@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from kexec_lineage.errors import InputError
+from kexec_lineage.cli.extras import missing_extra
 
 if TYPE_CHECKING:
     from kexec_lineage.fleet.store import Store
@@ -27,7 +27,5 @@ def open_db(args: argparse.Namespace) -> Store:
     try:
         from kexec_lineage.fleet.store import open_store
     except ImportError as exc:
-        raise InputError(
-            f"the fleet commands need {exc.name}: pip install 'kexec-lineage[server]'"
-        ) from None
+        raise missing_extra(exc, "the fleet commands") from None
     return open_store(args.db)

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kexec_lineage.cli.extras import missing_extra
 from kexec_lineage.cli.fleetdb import open_db
 from kexec_lineage.cli.progress import Progress
 from kexec_lineage.errors import InputError
@@ -47,10 +48,7 @@ def run(args: argparse.Namespace) -> int:
         from kexec_lineage.sim.fleet import simulate
         from kexec_lineage.sim.writers import write_db, write_logs
     except ImportError as exc:
-        extra = "sim" if exc.name == "numpy" else "server"
-        raise InputError(
-            f"simulate needs {exc.name}: pip install 'kexec-lineage[{extra}]'"
-        ) from None
+        raise missing_extra(exc, "simulate") from None
 
     fleet = simulate(args.hosts, args.days, args.seed)
     truth = fleet.truth()
