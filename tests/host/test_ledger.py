@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from kexec_lineage.host.ledger import Ledger
@@ -92,12 +93,15 @@ def test_killed_writers_never_leave_a_bad_ledger(tmp_path: Path) -> None:
         subprocess.Popen([sys.executable, "-c", script, str(REPO / "src"), str(tmp_path)])
         for _ in range(3)
     ]
+    # Kill only once they are writing, however slow the machine is to start them.
+    deadline = time.monotonic() + 60
+    while not any(p.stat().st_size for p in tmp_path.glob("ledger.jsonl*")):
+        assert time.monotonic() < deadline, "no writer wrote anything"
+        time.sleep(0.01)
+    time.sleep(0.3)
     for proc in procs:
-        try:
-            proc.wait(timeout=0.7)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        proc.kill()
+        proc.wait()
     entries = Ledger(tmp_path).entries()
     assert entries
     assert all(e["type"] == "x" and e["pad"] == "y" * 50 for e in entries)
