@@ -23,6 +23,9 @@ class Tree:
     cmdline: str = "BOOT_IMAGE=/vmlinuz root=/dev/vda1 console=ttyS0"
     boot_id: str = field(default_factory=new_boot_id)
     hostname: str = "web-1"
+    #: ``btime`` in proc/stat, and proc/uptime: absent where None
+    started_at: int | None = None
+    uptime: float | None = None
 
     def __post_init__(self) -> None:
         kernel = self.root / "proc/sys/kernel"
@@ -33,13 +36,23 @@ class Tree:
         (self.root / "proc/cmdline").write_text(self.cmdline + "\n")
         (self.root / "etc").mkdir(exist_ok=True)
         (self.root / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
-        for stale in ("sys/kernel/debug/kho", "dev/kmsg"):
+        for stale in ("sys/kernel/debug/kho", "dev/kmsg", "proc/stat", "proc/uptime"):
             path = self.root / stale
             if path.is_dir():
                 for f in sorted(path.rglob("*"), reverse=True):
                     f.unlink() if f.is_file() else f.rmdir()
             elif path.exists():
                 path.unlink()
+        self.clock(self.started_at, self.uptime)
+
+    def clock(self, started_at: int | None, uptime: float | None) -> None:
+        """proc/stat's ``btime`` and proc/uptime, as the kernel words them."""
+        if started_at is not None:
+            (self.root / "proc/stat").write_text(
+                f"cpu  1 2 3 4 5 6 7 0 0 0\nintr 1 0\nctxt 99\nbtime {started_at}\nprocesses 7\n"
+            )
+        if uptime is not None:
+            (self.root / "proc/uptime").write_text(f"{uptime:.2f} {uptime * 3.5:.2f}\n")
 
     def kho_boot(self, incoming: Handoff | None, kho: str = "kho-v3") -> Handoff | None:
         """Boot this release through the KHO model: its kmsg and debugfs as the kernel

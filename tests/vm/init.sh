@@ -95,6 +95,7 @@ kexec_into() {
 run cmdline cat /proc/cmdline
 run record $AGENT record --json
 run status $AGENT status --json
+run spool sh -c 'for f in /var/lib/kexec-lineage/spool/*.json; do cat "$f"; echo; done'
 
 action=$(param kltest.plan | cut -d, -f$((BOOT + 1)))
 case $action in

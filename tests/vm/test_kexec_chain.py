@@ -8,6 +8,7 @@ across kexec and reboots. What the guest printed is judged here, on the host.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,11 @@ def _reports(run: Run, boot: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return record, status
 
 
+def _spool(run: Run, boot: int) -> list[str]:
+    """The spooled records as the guest listed them after ``record`` in ``boot``."""
+    return run.result(boot, "spool").stdout.splitlines()
+
+
 def test_chain_61_612_61(boot_vm: Boot, kernels: tuple[Kernel, Kernel]) -> None:
     """Cold 6.1 -> kexec 6.12 -> kexec 6.1: each boot knows where it came from."""
     k61, k612 = kernels
@@ -94,6 +100,15 @@ def test_chain_61_612_61(boot_vm: Boot, kernels: tuple[Kernel, Kernel]) -> None:
         {"boot_id": ids[b], "release": releases[b], "how": how, "kexec_count": b}
         for b, how in enumerate(["cold", "kexec", "kexec"])
     ]
+    # Boot-hours from the guest's own clock: each boot spooled its start, and each kexec'd
+    # boot its predecessor's whole uptime, from one start to the next.
+    spool = [json.loads(line)["record"] for line in _spool(run, 2)]
+    starts = {r["boot_id"]: r["started_at"] for r in spool if "hours" not in r}
+    ended = {r["boot_id"]: r["hours"] for r in spool if "hours" in r}
+    assert (list(starts), list(ended)) == (ids, ids[:2])
+    for b in range(2):
+        assert ended[ids[b]] * 3600 == pytest.approx(starts[ids[b + 1]] - starts[ids[b]])
+    assert 0 < sum(ended.values()) * 3600 <= run.seconds + 2
     # The second load replaced the lineage words its --append inherited from the first.
     words = run.result(2, "cmdline").stdout.split()
     assert sorted(w for w in words if w.startswith("kexec_lineage.")) == [
@@ -116,3 +131,10 @@ def test_panic_harvested_from_pstore(boot_vm: Boot, kernels: tuple[Kernel, Kerne
     assert [(c["boot_id"], c["title"], c["source"]) for c in after["crashes"]] == [
         (panicked["boot_id"], SYSRQ_TITLE, "pstore:panic")
     ]
+    # The dump's last time stamp is the panicked boot's uptime: nothing else knows it
+    # after a reset. (Its kexec'd start also gave it the cold boot's whole uptime.)
+    spool = [json.loads(line)["record"] for line in _spool(run, 2)]
+    (crashed_hours,) = [
+        r["hours"] for r in spool if r["boot_id"] == panicked["boot_id"] and "hours" in r
+    ]
+    assert 0 < crashed_hours * 3600 < run.seconds

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from kexec_lineage.cli.hoststate import add_state_argument, state_of
+from kexec_lineage.errors import InputError
 from kexec_lineage.host.files import read_bytes
+from kexec_lineage.host.record import report_uptime
 from kexec_lineage.host.ship import Backoff, ship
 
 __all__ = ("register", "run")
@@ -18,7 +21,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "ship",
         parents=[common],
         help="send spooled records to the collector",
-        description="Send the spool in batches; a record is deleted only once the collector "
+        description="Spool this boot's uptime so far (once `record` has recorded the boot), "
+        "then send the spool in batches; a record is deleted only once the collector "
         "acknowledged it. Retries with exponential backoff and jitter for up to "
         "--max-time seconds; what is left stays for the next run.",
     )
@@ -33,8 +37,14 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     token = read_bytes(args.token_file, 4096).decode().strip()
+    state = state_of(args)
+    try:
+        report_uptime(args.root, state)
+    except InputError as exc:
+        # The spool still goes out; only this boot's uptime is missing.
+        print(f"kexec-lineage: warning: no uptime report: {exc}", file=sys.stderr)
     result = ship(
-        state_of(args).spool,
+        state.spool,
         args.to,
         token,
         batch_size=args.batch,

@@ -14,18 +14,16 @@ twice, from the same file or an overlapping one, is the same record.
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 
 from kexec_lineage.fleet.records import BootRecord, CrashRecord
-from kexec_lineage.logs.boots import LogBoot
+from kexec_lineage.logs.boots import LogBoot, uptime_seconds
 from kexec_lineage.logs.scan import ScannedLog
 from kexec_lineage.model.boot import Boot, Evidence
 
 __all__ = ("records_from_log",)
 
 _NAMESPACE = uuid.UUID("5d0e8f7c-0f0b-4d6e-9a3b-6b2f1f9d7c11")
-_STAMP_RE = re.compile(rb"\[\s*(\d{1,10})\.(\d{1,9})\]")
 
 
 def _boot_id(host: str, text: bytes, boot: LogBoot) -> str:
@@ -33,17 +31,6 @@ def _boot_id(host: str, text: bytes, boot: LogBoot) -> str:
         return boot.boot_id
     digest = hashlib.sha256(text[boot.start : min(boot.end, boot.start + 65536)]).hexdigest()
     return str(uuid.uuid5(_NAMESPACE, f"{host}\0{digest}"))
-
-
-def _uptime_hours(text: bytes, boot: LogBoot) -> float | None:
-    """The last kernel time stamp of the boot, in hours."""
-    pos = boot.end
-    while (pos := text.rfind(b"[", boot.start, pos)) >= 0:
-        stamp = _STAMP_RE.match(text, pos)
-        if stamp:
-            seconds: float = int(stamp.group(1)) + int(stamp.group(2)) / 10 ** len(stamp.group(2))
-            return seconds / 3600
-    return None
 
 
 def _lineage(boot: LogBoot, before: Boot | None) -> tuple[str | None, int, str | None]:
@@ -86,7 +73,8 @@ def records_from_log(scanned: ScannedLog, host: str) -> tuple[list[BootRecord], 
                 evidence=evidence,
             )
         boots.append(boot)
-        records.append(BootRecord(boot, hours=_uptime_hours(text, log_boot)))
+        uptime = uptime_seconds(text, log_boot)
+        records.append(BootRecord(boot, hours=None if uptime is None else uptime / 3600))
     crashes = [
         CrashRecord(
             host,

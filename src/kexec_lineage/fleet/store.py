@@ -146,10 +146,9 @@ class Store:
                 extra = {}
                 if record.started_at is not None and old_record.started_at is None:
                     extra["started_at"] = record.started_at
+                # Uptime only grows: an old retry must not shrink it.
                 if record.hours is not None and record.hours > (old_record.hours or 0):
-                    extra["hours"] = (
-                        record.hours
-                    )  # uptime only grows; an old retry must not shrink it
+                    extra["hours"] = record.hours
                 if merged is None and not extra:
                     unchanged += 1
                     continue
@@ -160,7 +159,14 @@ class Store:
                     .where(boots.c.host_id == key[0], boots.c.boot_id == key[1])
                     .values(**values, **extra)
                 )
-                stored[key] = (merged or old, record)
+                stored[key] = (
+                    merged or old,
+                    BootRecord(
+                        merged or old,
+                        extra.get("started_at", old_record.started_at),
+                        extra.get("hours", old_record.hours),
+                    ),
+                )
                 updated += 1
         return Counts(inserted, updated, unchanged)
 

@@ -3,18 +3,22 @@ Identity
 --------
 
 Who this boot is: the kernel's random ``boot_id`` (new on every boot, kexec
-included), the release (``uname -r``), the host name and ``machine-id``.
+included), the release (``uname -r``), the host name and ``machine-id``; and
+when it started and how long it has been up, the exposure a crash rate is
+measured against.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kexec_lineage.errors import InputError
 from kexec_lineage.host.files import read_bytes
 
-__all__ = ("Identity", "read_identity", "read_text")
+__all__ = ("BootClock", "Identity", "read_boot_clock", "read_identity", "read_text")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +49,30 @@ def read_identity(root: Path) -> Identity:
     host = read_text(root, "proc/sys/kernel/hostname") or read_text(root, "etc/hostname")
     machine_id = read_text(root, "etc/machine-id") or None
     return Identity(boot_id, release, host or machine_id or "localhost", machine_id)
+
+
+@dataclass(frozen=True, slots=True)
+class BootClock:
+    #: wall-clock start of this boot, seconds since the epoch
+    started_at: float | None = None
+    #: seconds since this boot started
+    uptime: float | None = None
+
+
+def _number(text: str | None, pick: Callable[[list[str]], str]) -> float | None:
+    try:
+        value = float(pick((text or "").split()))
+    except (IndexError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def read_boot_clock(root: Path) -> BootClock:
+    """``btime`` of ``proc/stat`` and the first field of ``proc/uptime``; ``None``
+    for either that is absent or unreadable."""
+    stat = read_text(root, "proc/stat")
+    btime = next((line for line in (stat or "").splitlines() if line.startswith("btime ")), None)
+    return BootClock(
+        started_at=_number(btime, lambda words: words[1]),
+        uptime=_number(read_text(root, "proc/uptime"), lambda words: words[0]),
+    )

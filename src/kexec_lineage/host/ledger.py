@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,6 +108,23 @@ class Ledger:
             except (KeyError, TypeError, ValueError):
                 continue
         return boots
+
+    @staticmethod
+    def starts_in(entries: list[dict[str, Any]]) -> dict[str, float]:
+        """boot_id -> wall-clock start, for the boots among ``entries`` that have one."""
+        starts = {}
+        for entry in entries:
+            boot, started_at = entry.get("boot"), entry.get("started_at")
+            if entry.get("type") != "boot" or not isinstance(boot, dict):
+                continue
+            if (
+                isinstance(started_at, int | float)
+                and not isinstance(started_at, bool)
+                and math.isfinite(started_at)
+                and isinstance(boot.get("boot_id"), str)
+            ):
+                starts[boot["boot_id"]] = float(started_at)
+        return starts
 
     def append(self, entry: dict[str, Any]) -> None:
         """Add ``entry`` durably.

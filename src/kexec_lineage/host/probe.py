@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,10 +23,16 @@ from kexec_lineage.abi import kexec_metadata
 from kexec_lineage.abi.cmdline import LineageParams, parse_params, split_cmdline
 from kexec_lineage.errors import LineageError, MetadataError
 from kexec_lineage.host.files import read_bytes
-from kexec_lineage.host.identity import Identity, read_identity, read_text
+from kexec_lineage.host.identity import (
+    BootClock,
+    Identity,
+    read_boot_clock,
+    read_identity,
+    read_text,
+)
 from kexec_lineage.host.kho_debugfs import DEBUGFS_KHO
 from kexec_lineage.host.ledger import Ledger
-from kexec_lineage.logs.boots import split_boots
+from kexec_lineage.logs.boots import split_boots, uptime_seconds
 from kexec_lineage.logs.kmsg import from_kmsg
 from kexec_lineage.logs.sources import read_logs
 from kexec_lineage.model.boot import Boot
@@ -68,6 +74,8 @@ class PstoreDump:
     params: LineageParams
     ended: str | None
     crashes: tuple[Crash, ...]
+    #: the dumped boot's last kernel time stamp (seconds): its uptime when it crashed
+    uptime: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,9 @@ class Probe:
     recorded: Boot | None
     #: digests of pstore dumps already harvested
     harvested: frozenset[str]
+    clock: BootClock = field(default_factory=BootClock)
+    #: boot_id -> wall-clock start, for the recorded boots that have one
+    starts: Mapping[str, float] = field(default_factory=dict)
     problems: tuple[str, ...] = field(default=())
 
 
@@ -173,6 +184,7 @@ def _pstore(root: Path) -> tuple[PstoreDump, ...]:
                 params=last.params,
                 ended=last.ended,
                 crashes=tuple(parse_crashes(log.text)),
+                uptime=uptime_seconds(log.text, last),
             )
         )
     return tuple(dumps)
@@ -216,5 +228,7 @@ def probe(root: Path, ledger: Ledger) -> Probe:
         history=history,
         recorded=recorded,
         harvested=harvested,
+        clock=attempt("boot clock", lambda: read_boot_clock(root), BootClock()),
+        starts=Ledger.starts_in(entries),
         problems=tuple(problems),
     )

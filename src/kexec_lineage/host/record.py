@@ -5,7 +5,10 @@ Record and status
 ``record`` runs once per boot (a systemd oneshot, early): it probes, reconciles,
 harvests the crashes the previous boot left in pstore, spools everything for
 shipping and appends the boot to the ledger. Running it again in the same
-boot changes nothing. ``status`` shows the same boot and the host's chain.
+boot changes nothing. Each boot goes with its start time; a kexec'd boot
+also sends its predecessor's whole uptime, a boot that finds a crash dump in
+pstore the crashed boot's uptime at the crash, and ``ship`` the running
+boot's uptime so far (:func:`report_uptime`). ``status`` shows the same boot and the host's chain.
 """
 
 from __future__ import annotations
@@ -15,13 +18,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kexec_lineage.host.identity import read_boot_clock, read_identity
 from kexec_lineage.host.ledger import Ledger
 from kexec_lineage.host.probe import Probe, probe
 from kexec_lineage.host.reconcile import reconcile
 from kexec_lineage.host.spool import Spool
 from kexec_lineage.model.boot import Boot
 
-__all__ = ("Recorded", "State", "chain_of", "current_boot", "record", "summary")
+__all__ = (
+    "Recorded",
+    "State",
+    "chain_of",
+    "current_boot",
+    "record",
+    "report_uptime",
+    "summary",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +104,91 @@ def record(root: Path, state: State) -> Recorded:
     if found.recorded is not None:
         return Recorded(boot, (), False, found.problems)
     crashes, digests = _harvest(found, boot)
+    started_at = found.clock.started_at
     spool = state.spool
-    spool.put("boot", boot.as_dict())
+    spool.put("boot", _timed(boot, started_at))
+    for ended in (_kexec_predecessor(found, boot), _crashed_predecessor(found)):
+        if ended is not None:
+            spool.put("boot", ended)
     for crash in crashes:
         spool.put("crash", crash)
     now = time.time()
     for digest in digests:
         state.ledger.append({"type": "pstore", "digest": digest, "time": now})
-    state.ledger.append({"type": "boot", "time": now, "boot": boot.as_dict()})
+    entry = {"type": "boot", "time": now, "boot": boot.as_dict()}
+    state.ledger.append(entry if started_at is None else entry | {"started_at": started_at})
     return Recorded(boot, tuple(crashes), True, found.problems)
+
+
+def _timed(boot: Boot, started_at: float | None, uptime: float | None = None) -> dict[str, Any]:
+    """The boot as the collector takes it, with its start and uptime in hours where known."""
+    out = boot.as_dict()
+    if started_at is not None:
+        out["started_at"] = started_at
+    if uptime is not None:
+        out["hours"] = uptime / 3600
+    return out
+
+
+def _kexec_predecessor(found: Probe, boot: Boot) -> dict[str, Any] | None:
+    """The boot this one was kexec'd from, with its whole uptime.
+
+    A kexec leaves no gap: the predecessor was up from its start until this
+    boot's start. (Across a cold boot the gap is unknown, so the predecessor
+    keeps the last uptime ``report_uptime`` sent.)
+    """
+    started_at = found.clock.started_at
+    if boot.how != "kexec" or started_at is None or not found.history:
+        return None
+    before = found.history[-1]
+    before_start = found.starts.get(before.boot_id)
+    if before.boot_id != boot.previous_boot_id or before_start is None:
+        return None
+    if not before_start <= started_at:
+        return None  # the clock went backwards between the boots: no figure beats a wrong one
+    return _timed(before, before_start, started_at - before_start)
+
+
+def _crashed_predecessor(found: Probe) -> dict[str, Any] | None:
+    """The last recorded boot, with its uptime at the crash it left in pstore.
+
+    The crash ended it, so this is its whole uptime (but for the seconds a
+    panic takes to reset), however it was rebooted.
+    """
+    if not found.history:
+        return None
+    before = found.history[-1]
+    uptimes = [
+        dump.uptime
+        for dump in found.pstore
+        if dump.digest not in found.harvested
+        and dump.uptime is not None
+        and dump.release in (None, before.release)
+    ]
+    if not uptimes:
+        return None
+    return _timed(before, found.starts.get(before.boot_id), max(uptimes))
+
+
+def report_uptime(root: Path, state: State) -> Path | None:
+    """Spool this boot's uptime so far, replacing the report not yet shipped.
+
+    Boot-hours are the exposure crash rates are measured against; run with
+    every ``ship``, the last report before a reboot bounds the boot's length.
+    Nothing before ``record`` has recorded this boot.
+
+    :raises InputError: no identity under ``root``.
+    """
+    identity = read_identity(root)
+    entries = state.ledger.entries()
+    this = next((b for b in Ledger.boots_in(entries) if b.boot_id == identity.boot_id), None)
+    uptime = read_boot_clock(root).uptime
+    if this is None or uptime is None:
+        return None
+    started_at = Ledger.starts_in(entries).get(this.boot_id)
+    return state.spool.put(
+        "boot", _timed(this, started_at, uptime), replaces=f"uptime of {this.boot_id}"
+    )
 
 
 def chain_of(boot: Boot, history: list[Boot]) -> list[Boot]:

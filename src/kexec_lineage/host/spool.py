@@ -11,6 +11,7 @@ history). File names sort by creation time.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -34,12 +35,20 @@ class Spool:
         self.max_files = max_files
         self._puts = 0
 
-    def put(self, kind: str, record: dict[str, Any]) -> Path:
+    def put(self, kind: str, record: dict[str, Any], *, replaces: str | None = None) -> Path:
         """Store ``record`` of ``kind`` (``boot``, ``crash``); returns its file.
+
+        A record put with ``replaces`` removes the earlier ones put with the
+        same key that are still waiting: a report that only grows (a boot's
+        uptime) keeps one file however long the collector is away.
 
         :raises InputError: the spool cannot be written.
         """
-        name = f"{time.time_ns():020d}-{os.getpid()}-{next(_SEQUENCE):04d}-{kind}.json"
+        tag = ""
+        if replaces is not None:
+            key = replaces.encode("utf-8", "surrogateescape")
+            tag = "-" + hashlib.sha256(key).hexdigest()[:16]
+        name = f"{time.time_ns():020d}-{os.getpid()}-{next(_SEQUENCE):04d}-{kind}{tag}.json"
         path = self.directory / name
         tmp = self.directory / f".{name}.tmp"
         try:
@@ -49,6 +58,10 @@ class Spool:
                 f.flush()
                 os.fsync(f.fileno())
             tmp.replace(path)
+            if tag:
+                for earlier in self.directory.glob(f"*-{kind}{tag}.json"):
+                    if earlier.name < name:
+                        earlier.unlink(missing_ok=True)
         except OSError as exc:
             raise InputError(f"cannot write spool {self.directory}: {exc.strerror}") from None
         # Listing the directory on every put would make a burst quadratic: check

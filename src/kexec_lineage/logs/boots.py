@@ -21,7 +21,7 @@ from kexec_lineage.abi.cmdline import LineageParams, parse_params
 from kexec_lineage.logs.console import BootMark, ConsoleLog
 from kexec_lineage.model.text import from_kernel
 
-__all__ = ("ENDINGS", "LogBoot", "boot_index", "split_boots")
+__all__ = ("ENDINGS", "LogBoot", "boot_index", "split_boots", "uptime_seconds")
 
 # Every pattern starts with a literal, which re finds at memchr speed; what
 # may stand before it on its line is checked afterwards (_at_line_start).
@@ -43,6 +43,7 @@ ENDINGS: tuple[tuple[str, bytes, tuple[bytes, ...] | None], ...] = (
     ("halt", b"System halted", (b"", b"reboot: ")),
 )
 _ENDING_RES = tuple((name, re.compile(re.escape(text)), lead) for name, text, lead in ENDINGS)
+_STAMP_RE = re.compile(rb"\[\s*(\d{1,10})\.(\d{1,9})\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,3 +202,15 @@ def _how_started(
 def boot_index(boots: list[LogBoot], offset: int) -> int:
     """Index of the boot that holds ``offset``."""
     return max(0, bisect.bisect_right([b.start for b in boots], offset) - 1)
+
+
+def uptime_seconds(text: bytes, boot: LogBoot) -> float | None:
+    """The boot's last kernel time stamp: how long it had been up when its log
+    stops (at its crash, for a dump the crash left)."""
+    pos = boot.end
+    while (pos := text.rfind(b"[", boot.start, pos)) >= 0:
+        stamp = _STAMP_RE.match(text, pos)
+        if stamp:
+            fraction = stamp.group(2)
+            return int(stamp.group(1)) + int(fraction) / 10.0 ** len(fraction)
+    return None
