@@ -7,9 +7,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
+
+# No per-example deadline: a busy CI machine must not fail a property test on
+# time (speed is what `make bench` measures, never the tests).
+settings.register_profile("kexec-lineage", deadline=None)
+settings.load_profile("kexec-lineage")
 
 
 def tool(name: str) -> str:

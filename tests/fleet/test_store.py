@@ -182,7 +182,6 @@ def reports(draw: st.DrawFn) -> list[Boot]:
 
 @settings(
     max_examples=20,
-    deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

@@ -97,7 +97,7 @@ def mutated_corpus_logs(draw: st.DrawFn) -> bytes:
 
 
 @pytest.mark.skipif(not CORPUS_LOGS, reason=f"syzkaller corpus not found at {CORPUS}")
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_corpus_logs())
 def test_mutated_corpus_logs(log: bytes) -> None:
     check_invariants(log)

@@ -49,7 +49,6 @@ class Fuzzer:
     def run(self, operation: Any, mode: GenerationMode) -> None:
         @settings(
             max_examples=self.max_examples,
-            deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
         )
