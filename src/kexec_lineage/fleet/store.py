@@ -135,13 +135,13 @@ class Store:
             stored = self._stored_boots(connection, keys)
             for record in records:
                 key = (ids[record.boot.host], record.boot.boot_id)
-                row = boot_row(record, key[0], now)
                 if key not in stored:
-                    connection.execute(boots.insert(), [row])
-                    stored[key] = (record.boot, record)
+                    connection.execute(boots.insert(), [boot_row(record, key[0], now)])
+                    stored[key] = record
                     inserted += 1
                     continue
-                old, old_record = stored[key]
+                old_record = stored[key]
+                old = old_record.boot
                 merged = merge_boots(old, record.boot)
                 extra = {}
                 if record.started_at is not None and old_record.started_at is None:
@@ -159,21 +159,18 @@ class Store:
                     .where(boots.c.host_id == key[0], boots.c.boot_id == key[1])
                     .values(**values, **extra)
                 )
-                stored[key] = (
+                stored[key] = BootRecord(
                     merged or old,
-                    BootRecord(
-                        merged or old,
-                        extra.get("started_at", old_record.started_at),
-                        extra.get("hours", old_record.hours),
-                    ),
+                    extra.get("started_at", old_record.started_at),
+                    extra.get("hours", old_record.hours),
                 )
                 updated += 1
         return Counts(inserted, updated, unchanged)
 
     def _stored_boots(
         self, connection: Connection, keys: set[tuple[int, str]]
-    ) -> dict[tuple[int, str], tuple[Boot, BootRecord]]:
-        out: dict[tuple[int, str], tuple[Boot, BootRecord]] = {}
+    ) -> dict[tuple[int, str], BootRecord]:
+        out: dict[tuple[int, str], BootRecord] = {}
         keys_list = sorted(keys)
         for i in range(0, len(keys_list), 500):  # keep statements within parameter limits
             rows = connection.execute(
@@ -182,10 +179,8 @@ class Store:
                 .where(sa.tuple_(boots.c.host_id, boots.c.boot_id).in_(keys_list[i : i + 500]))
             ).mappings()
             for row in rows:
-                boot = _boot_from_row(row)
-                out[(row["host_id"], row["boot_id"])] = (
-                    boot,
-                    BootRecord(boot, row["started_at"], row["hours"]),
+                out[(row["host_id"], row["boot_id"])] = BootRecord(
+                    _boot_from_row(row), row["started_at"], row["hours"]
                 )
         return out
 
