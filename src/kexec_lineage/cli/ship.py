@@ -11,7 +11,6 @@ from kexec_lineage.cli.hoststate import add_state_argument, state_of
 from kexec_lineage.errors import InputError
 from kexec_lineage.host.files import read_bytes
 from kexec_lineage.host.record import report_uptime
-from kexec_lineage.host.ship import Backoff, ship
 
 __all__ = ("register", "run")
 
@@ -36,6 +35,10 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # urllib's HTTP stack is a quarter of the CLI's import time, which `record` pays
+    # at every boot: only ship loads it.
+    from kexec_lineage.host.ship import Backoff, ship
+
     token = read_bytes(args.token_file, 4096).decode().strip()
     state = state_of(args)
     try:
