@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kexec_lineage.cli.main import main
-from kexec_lineage.host.identity import BootClock, read_boot_clock
+from kexec_lineage.host.identity import read_started_at, read_uptime
 from kexec_lineage.host.record import State, record, report_uptime
 from kexec_lineage.host.spool import Spool
 from tests.collector import Collector, kexec_lineage
@@ -90,22 +90,23 @@ def test_uptime_report_replaces_only_its_own_boots(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("stat", "uptime", "expected"),
     [
-        ("cpu 1 2\nbtime 1780000000\n", "35.50 90.00\n", BootClock(1_780_000_000.0, 35.5)),
-        ("cpu 1 2\n", "", BootClock()),
-        ("btime\nbtime x\n", "nan 1\n", BootClock()),
-        ("btime -5\n", "-1 0\n", BootClock()),
-        ("btime 1e400\n", "inf\n", BootClock()),
-        ("\x00\xff garbage", "\x00", BootClock()),
+        ("cpu 1 2\nbtime 1780000000\n", "35.50 90.00\n", (1_780_000_000.0, 35.5)),
+        ("cpu 1 2\n", "", (None, None)),
+        ("btime\nbtime x\n", "nan 1\n", (None, None)),
+        ("btime -5\n", "-1 0\n", (None, None)),
+        ("btime 1e400\n", "inf\n", (None, None)),
+        ("\x00\xff garbage", "\x00", (None, None)),
     ],
 )
 def test_boot_clock_reads_only_sound_numbers(
-    tmp_path: Path, stat: str, uptime: str, expected: BootClock
+    tmp_path: Path, stat: str, uptime: str, expected: tuple[float | None, float | None]
 ) -> None:
     (tmp_path / "proc").mkdir()
     (tmp_path / "proc/stat").write_text(stat, encoding="utf-8", errors="surrogateescape")
     (tmp_path / "proc/uptime").write_text(uptime, encoding="utf-8", errors="surrogateescape")
-    assert read_boot_clock(tmp_path) == expected
-    assert read_boot_clock(tmp_path / "nowhere") == BootClock()
+    assert (read_started_at(tmp_path), read_uptime(tmp_path)) == expected
+    nowhere = tmp_path / "nowhere"
+    assert (read_started_at(nowhere), read_uptime(nowhere)) == (None, None)
 
 
 def test_replaced_reports_are_whole_and_few(tmp_path: Path) -> None:

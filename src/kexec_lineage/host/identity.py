@@ -11,14 +11,13 @@ measured against.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kexec_lineage.errors import InputError
 from kexec_lineage.host.files import read_bytes
 
-__all__ = ("BootClock", "Identity", "read_boot_clock", "read_identity", "read_text")
+__all__ = ("Identity", "read_identity", "read_started_at", "read_text", "read_uptime")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,28 +50,22 @@ def read_identity(root: Path) -> Identity:
     return Identity(boot_id, release, host or machine_id or "localhost", machine_id)
 
 
-@dataclass(frozen=True, slots=True)
-class BootClock:
-    #: wall-clock start of this boot, seconds since the epoch
-    started_at: float | None = None
-    #: seconds since this boot started
-    uptime: float | None = None
-
-
-def _number(text: str | None, pick: Callable[[list[str]], str]) -> float | None:
+def _field(text: str | None, index: int) -> float | None:
+    """Word ``index`` of ``text`` as a finite, non-negative number, else ``None``."""
     try:
-        value = float(pick((text or "").split()))
+        value = float((text or "").split()[index])
     except (IndexError, ValueError):
         return None
     return value if math.isfinite(value) and value >= 0 else None
 
 
-def read_boot_clock(root: Path) -> BootClock:
-    """``btime`` of ``proc/stat`` and the first field of ``proc/uptime``; ``None``
-    for either that is absent or unreadable."""
+def read_started_at(root: Path) -> float | None:
+    """This boot's wall-clock start (``btime`` of ``proc/stat``), where known."""
     stat = read_text(root, "proc/stat")
     btime = next((line for line in (stat or "").splitlines() if line.startswith("btime ")), None)
-    return BootClock(
-        started_at=_number(btime, lambda words: words[1]),
-        uptime=_number(read_text(root, "proc/uptime"), lambda words: words[0]),
-    )
+    return _field(btime, 1)
+
+
+def read_uptime(root: Path) -> float | None:
+    """Seconds this boot has been up (``proc/uptime``), where known."""
+    return _field(read_text(root, "proc/uptime"), 0)

@@ -100,31 +100,26 @@ class Ledger:
     def boots_in(entries: list[dict[str, Any]]) -> list[Boot]:
         """The boots among ledger ``entries``."""
         boots = []
-        for entry in entries:
-            if entry.get("type") != "boot" or not isinstance(entry.get("boot"), dict):
-                continue
+        for _, boot in _boot_entries(entries):
             try:
-                boots.append(Boot.from_dict(entry["boot"]))
+                boots.append(Boot.from_dict(boot))
             except (KeyError, TypeError, ValueError):
                 continue
         return boots
 
     @staticmethod
-    def starts_in(entries: list[dict[str, Any]]) -> dict[str, float]:
-        """boot_id -> wall-clock start, for the boots among ``entries`` that have one."""
-        starts = {}
-        for entry in entries:
-            boot, started_at = entry.get("boot"), entry.get("started_at")
-            if entry.get("type") != "boot" or not isinstance(boot, dict):
-                continue
+    def start_of(entries: list[dict[str, Any]], boot_id: str) -> float | None:
+        """The wall-clock start the entries record for boot ``boot_id``, if any."""
+        for entry, boot in _boot_entries(entries):
+            started_at = entry.get("started_at")
             if (
-                isinstance(started_at, int | float)
+                boot.get("boot_id") == boot_id
+                and isinstance(started_at, int | float)
                 and not isinstance(started_at, bool)
                 and math.isfinite(started_at)
-                and isinstance(boot.get("boot_id"), str)
             ):
-                starts[boot["boot_id"]] = float(started_at)
-        return starts
+                return float(started_at)
+        return None
 
     def append(self, entry: dict[str, Any]) -> None:
         """Add ``entry`` durably.
@@ -185,3 +180,11 @@ class Ledger:
             _fsync_dir(self.directory)
         except OSError as exc:
             raise InputError(f"cannot rotate {self.path}: {exc.strerror}") from None
+
+
+def _boot_entries(entries: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(entry, boot)`` for each entry that records a boot."""
+    for entry in entries:
+        boot = entry.get("boot")
+        if entry.get("type") == "boot" and isinstance(boot, dict):
+            yield entry, boot

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,13 +23,7 @@ from kexec_lineage.abi import kexec_metadata
 from kexec_lineage.abi.cmdline import LineageParams, parse_params, split_cmdline
 from kexec_lineage.errors import LineageError, MetadataError
 from kexec_lineage.host.files import read_bytes
-from kexec_lineage.host.identity import (
-    BootClock,
-    Identity,
-    read_boot_clock,
-    read_identity,
-    read_text,
-)
+from kexec_lineage.host.identity import Identity, read_identity, read_started_at, read_text
 from kexec_lineage.host.kho_debugfs import DEBUGFS_KHO
 from kexec_lineage.host.ledger import Ledger
 from kexec_lineage.logs.boots import split_boots, uptime_seconds
@@ -92,10 +86,15 @@ class Probe:
     recorded: Boot | None
     #: digests of pstore dumps already harvested
     harvested: frozenset[str]
-    clock: BootClock = field(default_factory=BootClock)
-    #: boot_id -> wall-clock start, for the recorded boots that have one
-    starts: Mapping[str, float] = field(default_factory=dict)
+    #: wall-clock start of this boot, and of the last recorded boot before it
+    started_at: float | None = None
+    previous_start: float | None = None
     problems: tuple[str, ...] = field(default=())
+
+    @property
+    def new_dumps(self) -> list[PstoreDump]:
+        """The pstore dumps not harvested before."""
+        return [dump for dump in self.pstore if dump.digest not in self.harvested]
 
 
 def read_kmsg(path: Path) -> bytes:
@@ -228,7 +227,7 @@ def probe(root: Path, ledger: Ledger) -> Probe:
         history=history,
         recorded=recorded,
         harvested=harvested,
-        clock=attempt("boot clock", lambda: read_boot_clock(root), BootClock()),
-        starts=Ledger.starts_in(entries),
+        started_at=attempt("boot clock", lambda: read_started_at(root), None),
+        previous_start=Ledger.start_of(entries, history[-1].boot_id) if history else None,
         problems=tuple(problems),
     )

@@ -84,7 +84,7 @@ def _stale(probe: Probe, previous_dump: PstoreDump | None) -> str | None:
 
 def _previous_dump(probe: Probe) -> PstoreDump | None:
     """The newest pstore dump not harvested before, if any."""
-    fresh = [d for d in probe.pstore if d.digest not in probe.harvested]
+    fresh = probe.new_dumps
     return fresh[-1] if fresh else None
 
 

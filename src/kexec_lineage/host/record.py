@@ -5,10 +5,12 @@ Record and status
 ``record`` runs once per boot (a systemd oneshot, early): it probes, reconciles,
 harvests the crashes the previous boot left in pstore, spools everything for
 shipping and appends the boot to the ledger. Running it again in the same
-boot changes nothing. Each boot goes with its start time; a kexec'd boot
-also sends its predecessor's whole uptime, a boot that finds a crash dump in
-pstore the crashed boot's uptime at the crash, and ``ship`` the running
-boot's uptime so far (:func:`report_uptime`). ``status`` shows the same boot and the host's chain.
+boot changes nothing. ``status`` shows the same boot and the host's chain.
+
+Each boot goes with its start time; a kexec'd boot also sends its
+predecessor's whole uptime, a boot that finds a crash dump in pstore the
+crashed boot's uptime at the crash, and ``ship`` the running boot's uptime
+so far (:func:`report_uptime`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kexec_lineage.host.identity import read_boot_clock, read_identity
+from kexec_lineage.host.identity import read_identity, read_uptime
 from kexec_lineage.host.ledger import Ledger
 from kexec_lineage.host.probe import Probe, probe
 from kexec_lineage.host.reconcile import reconcile
@@ -68,9 +70,7 @@ def _harvest(found: Probe, boot: Boot) -> tuple[list[dict[str, Any]], list[str]]
     owner = found.history[-1] if found.history else None
     owner_id = owner.boot_id if owner else boot.previous_boot_id
     crashes, digests = [], []
-    for dump in found.pstore:
-        if dump.digest in found.harvested:
-            continue
+    for dump in found.new_dumps:
         digests.append(dump.digest)
         for crash in dump.crashes:
             crashes.append(
@@ -104,7 +104,7 @@ def record(root: Path, state: State) -> Recorded:
     if found.recorded is not None:
         return Recorded(boot, (), False, found.problems)
     crashes, digests = _harvest(found, boot)
-    started_at = found.clock.started_at
+    started_at = found.started_at
     spool = state.spool
     spool.put("boot", _timed(boot, started_at))
     for ended in (_kexec_predecessor(found, boot), _crashed_predecessor(found)):
@@ -137,14 +137,13 @@ def _kexec_predecessor(found: Probe, boot: Boot) -> dict[str, Any] | None:
     boot's start. (Across a cold boot the gap is unknown, so the predecessor
     keeps the last uptime ``report_uptime`` sent.)
     """
-    started_at = found.clock.started_at
-    if boot.how != "kexec" or started_at is None or not found.history:
+    started_at, before_start = found.started_at, found.previous_start
+    if boot.how != "kexec" or started_at is None or before_start is None:
         return None
     before = found.history[-1]
-    before_start = found.starts.get(before.boot_id)
-    if before.boot_id != boot.previous_boot_id or before_start is None:
+    if before.boot_id != boot.previous_boot_id:
         return None
-    if not before_start <= started_at:
+    if before_start > started_at:
         return None  # the clock went backwards between the boots: no figure beats a wrong one
     return _timed(before, before_start, started_at - before_start)
 
@@ -160,14 +159,12 @@ def _crashed_predecessor(found: Probe) -> dict[str, Any] | None:
     before = found.history[-1]
     uptimes = [
         dump.uptime
-        for dump in found.pstore
-        if dump.digest not in found.harvested
-        and dump.uptime is not None
-        and dump.release in (None, before.release)
+        for dump in found.new_dumps
+        if dump.uptime is not None and dump.release in (None, before.release)
     ]
     if not uptimes:
         return None
-    return _timed(before, found.starts.get(before.boot_id), max(uptimes))
+    return _timed(before, found.previous_start, max(uptimes))
 
 
 def report_uptime(root: Path, state: State) -> Path | None:
@@ -182,10 +179,10 @@ def report_uptime(root: Path, state: State) -> Path | None:
     identity = read_identity(root)
     entries = state.ledger.entries()
     this = next((b for b in Ledger.boots_in(entries) if b.boot_id == identity.boot_id), None)
-    uptime = read_boot_clock(root).uptime
+    uptime = read_uptime(root)
     if this is None or uptime is None:
         return None
-    started_at = Ledger.starts_in(entries).get(this.boot_id)
+    started_at = Ledger.start_of(entries, this.boot_id)
     return state.spool.put(
         "boot", _timed(this, started_at, uptime), replaces=f"uptime of {this.boot_id}"
     )
