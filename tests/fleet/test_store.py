@@ -326,6 +326,9 @@ def test_transitions_count_boots_and_crashes(store: Store) -> None:
         ("7.1.0", "7.1.2"): (2, 3),
         ("7.1.2", "7.1.3"): (1, 1),
     }
+    # One release's transitions, as the dashboard's transition page asks for them.
+    assert store.transitions("7.1.2") == [t for t in store.transitions() if t["release"] == "7.1.2"]
+    assert store.transitions("7.9.9") == []
 
 
 def test_transitions_of_an_empty_store(store: Store) -> None:

@@ -40,6 +40,7 @@ __all__ = (
     "TitleRow",
     "count_rows",
     "depth_bucket",
+    "predecessor_of_boot",
     "title_rows",
     "transition_rows",
     "with_crash_counts",
@@ -100,7 +101,7 @@ def depth_bucket(kexec_count: int) -> int:
     return max(b for b in DEPTH_BUCKETS if b <= kexec_count)
 
 
-def _predecessor() -> ColumnElement[str]:
+def predecessor_of_boot() -> ColumnElement[str]:
     return sa.case(
         (boots.c.how == "cold", sa.literal(COLD)),
         else_=sa.func.coalesce(boots.c.previous_release, sa.literal(UNKNOWN)),
@@ -131,7 +132,7 @@ def with_crash_counts(source: sa.FromClause) -> tuple[sa.Join, sa.Subquery]:
 def count_rows(store: Store) -> list[CountRow]:
     """The count table, aggregated by the database."""
     joined, per_boot = with_crash_counts(boots.join(hosts, hosts.c.id == boots.c.host_id))
-    predecessor, depth = _predecessor().label("predecessor"), _depth().label("depth")
+    predecessor, depth = predecessor_of_boot().label("predecessor"), _depth().label("depth")
     platform = sa.func.coalesce(hosts.c.platform, "").label("platform")
     region = sa.func.coalesce(hosts.c.region, "").label("region")
     query = (
@@ -174,7 +175,7 @@ def count_rows(store: Store) -> list[CountRow]:
 
 def title_rows(store: Store) -> list[TitleRow]:
     """Boots with a crash of each title, aggregated by the database."""
-    predecessor = _predecessor().label("predecessor")
+    predecessor = predecessor_of_boot().label("predecessor")
     query = (
         sa.select(
             crashes.c.title,
@@ -198,14 +199,15 @@ def title_rows(store: Store) -> list[TitleRow]:
         )
 
 
-def transition_rows(store: Store) -> list[dict[str, Any]]:
-    """Boots and crashes per (predecessor, release), as ``GET /v1/transitions`` gives them.
+def transition_rows(store: Store, release: str | None = None) -> list[dict[str, Any]]:
+    """Boots and crashes per (predecessor, release), as ``GET /v1/transitions`` gives them;
+    only those into ``release`` where it is given.
 
     ``previous_release`` is the predecessor where it is a release, ``None`` for
     ``cold`` and ``unknown``.
     """
     joined, per_boot = with_crash_counts(boots)
-    predecessor = _predecessor().label("predecessor")
+    predecessor = predecessor_of_boot().label("predecessor")
     query = (
         sa.select(
             boots.c.release,
@@ -216,6 +218,8 @@ def transition_rows(store: Store) -> list[dict[str, Any]]:
         .select_from(joined)
         .group_by(boots.c.release, predecessor)
     )
+    if release is not None:
+        query = query.where(boots.c.release == release)
     with store.transaction("counting transitions") as connection:
         rows = [
             {

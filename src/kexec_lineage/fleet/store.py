@@ -225,11 +225,12 @@ class Store:
             ).mappings()
             return _after_predecessors([_boot_from_row(row) for row in rows])
 
-    def transitions(self) -> list[dict[str, Any]]:
-        """Boots and crashes per (predecessor, release), counted in the database."""
+    def transitions(self, release: str | None = None) -> list[dict[str, Any]]:
+        """Boots and crashes per (predecessor, release), counted in the database; only
+        those into ``release`` where it is given."""
         from kexec_lineage.fleet.counts import transition_rows  # counts builds on the store
 
-        return transition_rows(self)
+        return transition_rows(self, release)
 
     def create_token(self, kind: str, host: str | None = None) -> str:
         """A new API token; only its SHA-256 digest is stored."""

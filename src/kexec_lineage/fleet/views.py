@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kexec_lineage.fleet.counts import COLD, UNKNOWN, with_crash_counts
+from kexec_lineage.fleet.counts import predecessor_of_boot, with_crash_counts
 from kexec_lineage.fleet.schema import boots, crashes, hosts
 from kexec_lineage.fleet.store import Store
 
@@ -33,7 +33,6 @@ __all__ = (
 class Summary:
     hosts: int
     boots: int
-    crashes: int
     releases: tuple[str, ...]
 
 
@@ -42,25 +41,8 @@ def summary(store: Store) -> Summary:
     with store.transaction("summarising the fleet") as connection:
         host_count = connection.execute(sa.select(sa.func.count()).select_from(hosts)).scalar_one()
         boot_count = connection.execute(sa.select(sa.func.count()).select_from(boots)).scalar_one()
-        crash_count = connection.execute(
-            sa.select(sa.func.count()).select_from(crashes)
-        ).scalar_one()
         releases = connection.execute(sa.select(boots.c.release).distinct()).scalars().all()
-    return Summary(int(host_count), int(boot_count), int(crash_count), tuple(releases))
-
-
-def _of_transition(release: str, predecessor: str) -> sa.ColumnElement[bool]:
-    if predecessor == COLD:
-        return sa.and_(boots.c.release == release, boots.c.how == "cold")
-    if predecessor == UNKNOWN:
-        return sa.and_(
-            boots.c.release == release, boots.c.how != "cold", boots.c.previous_release.is_(None)
-        )
-    return sa.and_(
-        boots.c.release == release,
-        boots.c.how != "cold",
-        boots.c.previous_release == predecessor,
-    )
+    return Summary(int(host_count), int(boot_count), tuple(releases))
 
 
 def transition_hosts(
@@ -72,7 +54,7 @@ def transition_hosts(
     query = (
         sa.select(hosts.c.name, sa.func.count().label("boots"), crashed.label("crashes"))
         .select_from(joined)
-        .where(_of_transition(release, predecessor))
+        .where(boots.c.release == release, predecessor_of_boot() == predecessor)
         .group_by(hosts.c.name)
         .order_by(crashed.desc(), hosts.c.name)
         .limit(limit)

@@ -147,11 +147,7 @@ def _transition(
     ]
     depth_finding = next((d for d in analysis.depth if d.release == release), None)
     stored = next(
-        (
-            t
-            for t in store.transitions()
-            if t["release"] == release and t["predecessor"] == predecessor
-        ),
+        (t for t in store.transitions(release) if t["predecessor"] == predecessor),
         {"boots": 0, "crashes": 0},
     )
     titles = sorted(
@@ -175,6 +171,10 @@ def _transition(
 def add_dashboard(app: FastAPI, store: Store, cache: AnalysisCache, *, local: bool) -> None:
     """Register the dashboard's pages on ``app``."""
 
+    def reads(token: str | None) -> bool:
+        info = store.check_token(token) if token else None
+        return info is not None and info.kind == "read"
+
     def viewer(request: Request) -> None:
         if local:
             return
@@ -182,8 +182,7 @@ def add_dashboard(app: FastAPI, store: Store, cache: AnalysisCache, *, local: bo
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
             token = header[7:]
-        info = store.check_token(token) if token else None
-        if info is None or info.kind != "read":
+        if not reads(token):
             raise HTTPException(303, "sign in with a read token", {"Location": "/login"})
 
     View = Annotated[None, Depends(viewer)]
@@ -196,8 +195,7 @@ def add_dashboard(app: FastAPI, store: Store, cache: AnalysisCache, *, local: bo
     async def login(request: Request) -> Response:
         form = urllib.parse.parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
         token = (form.get("token") or [""])[0].strip()
-        info = store.check_token(token) if token else None
-        if info is None or info.kind != "read":
+        if not reads(token):
             return _page("login.html", title="Sign in", error="not a read token")
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(_COOKIE, token, httponly=True, samesite="strict")
