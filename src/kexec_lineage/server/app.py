@@ -10,6 +10,7 @@ writes only its own host's records; a read token reads and cannot write.
 
 # No "from __future__ import annotations": FastAPI reads the endpoints'
 # annotations at run time, and they name dependencies local to create_app.
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -58,8 +59,8 @@ class _Metrics:
         )
 
     def stored(self, kind: str, counts: Counts) -> None:
-        for outcome in ("inserted", "updated", "unchanged"):
-            self.records.labels(kind, outcome).inc(getattr(counts, outcome))
+        for outcome, n in dataclasses.asdict(counts).items():
+            self.records.labels(kind, outcome).inc(n)
 
 
 def create_app(store: Store, *, local: bool = False) -> FastAPI:
@@ -114,7 +115,7 @@ def create_app(store: Store, *, local: bool = False) -> FastAPI:
         own_hosts(info, {b.host for b in body.boots})
         counts = store.ingest_boots([b.record() for b in body.boots])
         metrics.stored("boot", counts)
-        return StoredOut(**_as_dict(counts))
+        return StoredOut(**dataclasses.asdict(counts))
 
     @app.post("/v1/crashes", response_model=StoredOut)
     def post_crashes(body: CrashesIn, info: Annotated[TokenInfo, Depends(writer)]) -> StoredOut:
@@ -122,7 +123,7 @@ def create_app(store: Store, *, local: bool = False) -> FastAPI:
         own_hosts(info, {c.host for c in body.crashes})
         counts = store.ingest_crashes([c.record() for c in body.crashes])
         metrics.stored("crash", counts)
-        return StoredOut(**_as_dict(counts))
+        return StoredOut(**dataclasses.asdict(counts))
 
     @app.get("/v1/hosts/{host}/chain")
     def get_chain(
@@ -238,7 +239,3 @@ def _install_middleware_and_errors(app: FastAPI, metrics: _Metrics) -> None:
     @app.exception_handler(StoreError)
     async def store_unavailable(_request: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse({"detail": f"store unavailable: {exc}"}, status_code=503)
-
-
-def _as_dict(counts: Counts) -> dict[str, int]:
-    return {"inserted": counts.inserted, "updated": counts.updated, "unchanged": counts.unchanged}

@@ -148,11 +148,10 @@ def timeline(boots: Sequence[tuple[str, str, str, int]]) -> Markup:
         fill = "#fdecea" if crashes else ("#eef5ff" if how == "kexec" else "#f4f4f4")
         stroke = "#c0392b" if crashes else "#777"
         if k:
-            arrow = "kexec" if how == "kexec" else how
             out.append(
                 f'<line x1="{x - gap}" y1="40" x2="{x}" y2="40" stroke="#777"/>'
                 f'<text x="{x - gap / 2}" y="34" text-anchor="middle" font-size="8">'
-                f"{escape(arrow)}</text>"
+                f"{escape(how)}</text>"
             )
         out.append(
             f'<g class="boot" data-boot="{escape(boot_id)}" data-crashes="{crashes}">'
