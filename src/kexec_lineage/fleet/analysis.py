@@ -209,16 +209,18 @@ def _merge(cells: Iterable[Cell]) -> Cell:
 
 def _test(
     inside: Sequence[str], cells: dict[str, Cell], hours: bool
-) -> tuple[list[Stratum], float, float] | None:
-    """Strata, rate ratio and exact p of ``inside`` against the release's other
-    predecessors; ``None`` where too few crashed boots compare anything."""
+) -> tuple[list[Stratum], float] | None:
+    """Strata and rate ratio of ``inside`` against the release's other
+    predecessors; ``None`` where too few crashed boots compare anything, or
+    they crash no more often. (The exact p is left to the caller: the range
+    search needs it only for single predecessors and the final range.)"""
     strata = _strata(
         _merge(cells[p] for p in inside), (cells[p] for p in cells if p not in inside), hours
     )
     rr = mantel_haenszel_rr(strata)
     if _comparable(strata) < _MIN_CRASHED or rr <= 1:
         return None
-    return strata, rr, stratified_exact_p(strata)
+    return strata, rr
 
 
 def _belongs(
@@ -245,7 +247,11 @@ def _best_range(release: str, cells: dict[str, Cell], hours: bool) -> _Candidate
     along the version order while each neighbour's boots crash like the range's
     rather than like the rest."""
     ordered = sorted((p for p in cells if p != COLD), key=release_key)
-    singles = [(t[2], i) for i, p in enumerate(ordered) if (t := _test([p], cells, hours))]
+    singles = [
+        (stratified_exact_p(t[0]), i)
+        for i, p in enumerate(ordered)
+        if (t := _test([p], cells, hours))
+    ]
     if not singles:
         return None
     _, start = min(singles)
@@ -254,19 +260,15 @@ def _best_range(release: str, cells: dict[str, Cell], hours: bool) -> _Candidate
         inside = ordered[low : high + 1]
         tested = _test(inside, cells, hours)
         if tested is None:
-            break
-        rr = tested[1]
+            return None
+        strata, rr = tested
         if low > 0 and _belongs(ordered[low - 1], inside, rr, cells, hours):
             low -= 1
         elif high + 1 < len(ordered) and _belongs(ordered[high + 1], inside, rr, cells, hours):
             high += 1
         else:
             break
-    inside = ordered[low : high + 1]
-    tested = _test(inside, cells, hours)
-    if tested is None:
-        return None
-    strata, _, p = tested
+    p = stratified_exact_p(strata)
     x, n, _ = _totals(cells[q] for q in inside)
     y, m, _ = _totals(cells[q] for q in cells if q not in inside)
     # The range grew from the most extreme of the predecessors: correct for that choice.
