@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kexec_lineage.abi.cmdline import LineageParams, parse_params
@@ -199,9 +200,9 @@ def _how_started(
     return ("kexec" if evidence else "cold"), tuple(evidence)
 
 
-def boot_index(boots: list[LogBoot], offset: int) -> int:
-    """Index of the boot that holds ``offset``."""
-    return max(0, bisect.bisect_right([b.start for b in boots], offset) - 1)
+def boot_index(starts: Sequence[int], offset: int) -> int:
+    """Index of the boot that holds ``offset``, given where each boot starts."""
+    return max(0, bisect.bisect_right(starts, offset) - 1)
 
 
 def uptime_seconds(text: bytes, boot: LogBoot) -> float | None:

@@ -95,12 +95,29 @@ class _LogFacts:
 
     log: bytes
     _suppressed: bool | None = field(default=None, init=False)
+    _hangup: bool | None = field(default=None, init=False)
+    _last_panic: int | None = field(default=None, init=False)
 
     @property
     def suppressed(self) -> bool:
         if self._suppressed is None:
             self._suppressed = LOG_SUPPRESSIONS.search(self.log) is not None
         return self._suppressed
+
+    @property
+    def hangup(self) -> bool:
+        """A console hang-up anywhere in the log corrupts every report in it."""
+        if self._hangup is None:
+            self._hangup = _CONSOLE_HANGUP in self.log
+        return self._hangup
+
+    def panicked_after(self, base: int) -> bool:
+        """Whether the kernel panicked at or after ``base``: one search from the
+        end serves every report, where a search per report from its own start
+        would read the rest of the log again each time."""
+        if self._last_panic is None:
+            self._last_panic = self.log.rfind(_PANIC)
+        return self._last_panic >= base
 
 
 @dataclass(slots=True)
@@ -165,10 +182,10 @@ def _parse_from(facts: _LogFacts, base: int) -> tuple[Crash, int] | None:
         alt_titles=tuple(sorted(normalize(alt) for alt in described.alts)),
         type=crash_type(described.title),
         frame=title_frame(title),
-        corrupted=bool(reason) or _CONSOLE_HANGUP in log,
+        corrupted=bool(reason) or facts.hangup,
         corrupted_reason=reason,
         suppressed=facts.suppressed,
-        panicked=log.find(_PANIC, base) >= 0,
+        panicked=facts.panicked_after(base),
         report=b"".join(line + b"\n" for line in prefix).decode(errors="replace")
         + report.decode(errors="replace"),
         offset=first.start,

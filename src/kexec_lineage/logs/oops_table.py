@@ -963,7 +963,9 @@ LOG_SUPPRESSIONS: Final = pattern(
 
 def matching_oops(line: bytes) -> Oops | None:
     """The first oops (in table order) that ``line`` starts, if any."""
-    for oops in [oops for oops in OOPSES if oops.header in line]:
-        if oops.suppressions is None or not oops.suppressions.search(line):
+    for oops in OOPSES:
+        if oops.header in line and (
+            oops.suppressions is None or not oops.suppressions.search(line)
+        ):
             return oops
     return None

@@ -34,5 +34,6 @@ class ScannedLog:
 def scan(log: ConsoleLog) -> ScannedLog:
     """Split ``log`` into boots and find its crashes."""
     boots = split_boots(log)
-    crashes = tuple((boot_index(boots, c.offset), c) for c in parse_crashes(log.text))
+    starts = [b.start for b in boots]
+    crashes = tuple((boot_index(starts, c.offset), c) for c in parse_crashes(log.text))
     return ScannedLog(log, tuple(boots), crashes)
