@@ -35,6 +35,7 @@ __all__ = (
     "raw_words",
     "replace_params",
     "split_cmdline",
+    "words_without",
 )
 
 PREFIX = "kexec_lineage."
@@ -70,6 +71,12 @@ class LineageParams:
 def raw_words(cmdline: str) -> list[str]:
     """Words of ``cmdline`` as the kernel splits them, quotes kept."""
     return list(_WORD_RE.findall(cmdline))
+
+
+def words_without(cmdline: str, prefixes: str | tuple[str, ...]) -> list[str]:
+    """The raw words of ``cmdline`` but those that start, quotes removed, with one
+    of ``prefixes``: what to keep of a command line handed on."""
+    return [word for word in raw_words(cmdline) if not word.replace('"', "").startswith(prefixes)]
 
 
 def split_cmdline(cmdline: str) -> list[str]:
@@ -128,7 +135,4 @@ def replace_params(cmdline: str, params: LineageParams) -> str:
 
     Other words keep their order and quoting.
     """
-    kept = [
-        word for word in _WORD_RE.findall(cmdline) if not word.replace('"', "").startswith(PREFIX)
-    ]
-    return " ".join([*kept, *format_params(params)])
+    return " ".join([*words_without(cmdline, PREFIX), *format_params(params)])

@@ -30,7 +30,9 @@ from kexec_lineage.abi.kho_fdt import (
     FdtView,
     KhoChild,
     KhoCompatible,
+    broken_subnode,
     build_root,
+    invalid_length,
     u64_value,
 )
 from kexec_lineage.errors import FdtInvalid, MetadataError
@@ -113,7 +115,7 @@ def read_metadata(view: FdtView, state: Handoff) -> tuple[tuple[str, ...], Hando
         return (), None
     blob_size = u64_value(view.getprop(node, BLOB_SIZE_PROP), state.byteorder)
     if blob_size is None:
-        return (f"KHO: broken KHO subnode '{name}': missing or invalid blob-size property",), None
+        return (f"KHO: {broken_subnode(name)}",), None
     # Bytes past the struct never matter, so a huge blob-size reads only the struct.
     blob = state.read(address, min(blob_size, kexec_metadata.METADATA_SIZE))
     try:
@@ -158,9 +160,7 @@ def _debugfs_warnings(view: FdtView) -> list[str]:
         if phys is None:
             continue
         if len(phys) != 8:
-            lines.append(
-                f"KHO: node {name} prop {PRESERVED_DATA_PROP} has invalid length: {len(phys)}"
-            )
+            lines.append(f"KHO: {invalid_length(name, PRESERVED_DATA_PROP, len(phys))}")
             continue
         if u64_value(view.getprop(node, BLOB_SIZE_PROP)) is None:
             lines.append(f"KHO: node {name} missing or invalid {BLOB_SIZE_PROP} property")
@@ -202,8 +202,8 @@ def boot(
         children.append(
             KhoChild(kexec_metadata.NODE_NAME, _METADATA_PHYS, kexec_metadata.METADATA_SIZE)
         )
-    if view is not None and kernel.debugfs and kernel.has_metadata:
-        lines.extend(_debugfs_warnings(view))
+        if view is not None and kernel.debugfs:
+            lines.extend(_debugfs_warnings(view))
     fdt = build_root(kernel.kho, _MEMORY_MAP_PHYS, children, byteorder)
     return KhoBoot(tuple(lines), received, handed_on, Handoff(fdt, memory, byteorder=byteorder))
 

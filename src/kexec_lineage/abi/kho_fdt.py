@@ -66,7 +66,9 @@ __all__ = (
     "KhoChild",
     "KhoCompatible",
     "KhoRoot",
+    "broken_subnode",
     "build_root",
+    "invalid_length",
     "parse_root",
     "u64_value",
 )
@@ -236,10 +238,20 @@ def u64_value(raw: bytes | None, byteorder: ByteOrder = sys.byteorder) -> int | 
     return int(_U64[byteorder].unpack(raw)[0])
 
 
+def invalid_length(name: str, prop: str, length: int) -> str:
+    """The kernel's words for a u64 property of another length (shared with the boot model)."""
+    return f"node {name} prop {prop} has invalid length: {length}"
+
+
+def broken_subnode(name: str) -> str:
+    """The kernel's words for a child without a usable ``blob-size`` (kho-v3 and later)."""
+    return f"broken KHO subnode '{name}': missing or invalid {BLOB_SIZE_PROP} property"
+
+
 def _u64(view: FdtView, node: int, name: str, prop: str, byteorder: ByteOrder) -> int | None:
     raw = view.getprop(node, prop)
     if raw is not None and len(raw) != 8:
-        raise FdtNodeError(f"node {name} prop {prop} has invalid length: {len(raw)}", name)
+        raise FdtNodeError(invalid_length(name, prop, len(raw)), name)
     return u64_value(raw, byteorder)
 
 
@@ -272,9 +284,7 @@ def parse_root(data: bytes, byteorder: ByteOrder = sys.byteorder) -> KhoRoot:
             None if compatible.version == 1 else _u64(view, node, name, BLOB_SIZE_PROP, byteorder)
         )
         if size is None and compatible.requires_blob_size:
-            raise FdtNodeError(
-                f"broken KHO subnode '{name}': missing or invalid {BLOB_SIZE_PROP} property", name
-            )
+            raise FdtNodeError(broken_subnode(name), name)
         children.append(KhoChild(name, address, size))
     return KhoRoot(compatible, memory_map, tuple(children))
 

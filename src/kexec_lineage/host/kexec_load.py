@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from kexec_lineage.abi.cmdline import LineageParams, raw_words, replace_params
+from kexec_lineage.abi.cmdline import LineageParams, replace_params, words_without
 from kexec_lineage.errors import InputError
 from kexec_lineage.model.boot import Boot
 
@@ -51,7 +51,7 @@ class KexecLoad:
 
 def _reused(current: str | None, panic: bool) -> list[str]:
     drop = (*_NOT_REUSED, "crashkernel=") if panic else _NOT_REUSED
-    return [w for w in raw_words(current or "") if not w.replace('"', "").startswith(drop)]
+    return words_without(current or "", drop)
 
 
 def build_load(
