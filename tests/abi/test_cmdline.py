@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from kexec_lineage.abi.cmdline import (
     LineageParams,
     format_params,
+    kho_param,
     parse_params,
     replace_params,
     split_cmdline,
@@ -103,3 +104,35 @@ def test_any_text_parses(text: str) -> None:
     params = parse_params(text)
     if params.present:
         assert format_params(params)
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "enabled"),
+    [
+        ("quiet", None),
+        ("kho", None),  # no value: the kernel's handler gets NULL and changes nothing
+        ("kho=on", True),
+        ("kho=ON kho_scratch=30%", True),
+        ("kho=1", True),
+        ("kho=yes", True),
+        ("kho=Enable", True),
+        ("kho=true", True),
+        ("kho=off", False),
+        ("kho=0", False),
+        ("kho=no", False),
+        ("kho=disable", False),
+        ("kho=false", False),
+        ("kho=on kho=off", False),  # the last one wins
+        ("kho=off kho=maybe", False),  # ... of those that are booleans
+        ("kho=o", None),
+        ('"kho=on"', True),
+        ("kho_bootmem=64M", None),
+    ],
+)
+def test_kho_param_reads_like_kstrtobool(cmdline: str, enabled: bool | None) -> None:
+    assert kho_param(cmdline) is enabled
+
+
+@given(st.text())
+def test_kho_param_of_any_text(cmdline: str) -> None:
+    assert kho_param(cmdline) in (None, True, False)

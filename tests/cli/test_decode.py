@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kexec_lineage.abi import kexec_metadata
 from kexec_lineage.abi.kho_fdt import KhoChild, build_root
 from kexec_lineage.cli.main import main
+from kexec_lineage.errors import InputError
+from kexec_lineage.host.kho_debugfs import read_kho_dir
 from kexec_lineage.model.handover import Handover
 from tests.collector import run_cli
 
@@ -204,3 +209,68 @@ def test_usage_error_is_one_line() -> None:
     assert proc.returncode == 2
     assert len(proc.stderr.splitlines()) == 1
     assert "invalid choice: 'middle'" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["scratch", "bootmem"])
+def test_out_dir_regions_under_either_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """Linux 7.4 renamed kho/out's scratch_phys/scratch_len to bootmem_phys/bootmem_len."""
+    out = tmp_path / "out"
+    (out / "sub_fdts").mkdir(parents=True)
+    (out / "sub_fdts/kexec-metadata").write_bytes(kexec_metadata.encode(HANDOVER))
+    (out / f"{name}_phys").write_text("0x1000000\n0x3f000000\n")
+    (out / f"{name}_len").write_text("0x800000\n0x1000000\n")
+    status, text, err = cli(capsys, "decode", out)
+    assert (status, err) == (0, "")
+    assert text.splitlines()[1:] == [
+        f"{name.upper()} ADDRESS  LENGTH",
+        "0x1000000" + " " * (len(name) + 1) + "0x800000",
+        "0x3f000000" + " " * len(name) + "0x1000000",
+    ]
+    status, text, _ = cli(capsys, "decode", "--json", out)
+    assert json.loads(text)[name] == [
+        {"address": 0x1000000, "size": 0x800000},
+        {"address": 0x3F000000, "size": 0x1000000},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("phys", "length", "error"),
+    [
+        ("0x1000\n0x2000\n", "0x10\n", "1 scratch_len"),
+        ("0x1000\nnot hex\n", "0x10\n0x20\n", "not one hexadecimal number per line"),
+        (b"\xff\n", "0x10\n", "not one hexadecimal number per line"),
+        ("-0x10\n", "0x10\n", "not one hexadecimal number per line"),
+        ("0x1_0\n", "0x10\n", "not one hexadecimal number per line"),
+    ],
+)
+def test_broken_region_files_are_one_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    phys: str | bytes,
+    length: str,
+    error: str,
+) -> None:
+    out = tmp_path / "out"
+    (out / "sub_fdts").mkdir(parents=True)
+    (out / "scratch_phys").write_bytes(phys if isinstance(phys, bytes) else phys.encode())
+    (out / "scratch_len").write_text(length)
+    status, text, err = cli(capsys, "decode", out)
+    assert (status, text, err.count("\n")) == (2, "", 1)
+    assert error in err
+
+
+@settings(max_examples=300)
+@given(phys=st.binary(max_size=64), length=st.binary(max_size=64))
+def test_region_files_of_any_bytes_are_read_or_refused(phys: bytes, length: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        (out / "bootmem_phys").write_bytes(phys)
+        (out / "bootmem_len").write_bytes(length)
+        (out / "sub_fdts").mkdir()
+        try:
+            memory = read_kho_dir(out).memory
+        except InputError:
+            return
+        assert memory is not None and all(a >= 0 and n >= 0 for a, n in memory.regions)

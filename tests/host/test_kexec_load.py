@@ -9,6 +9,7 @@ import pytest
 from kexec_lineage.cli.main import main
 from kexec_lineage.errors import InputError
 from kexec_lineage.host.kexec_load import build_load
+from kexec_lineage.host.kho_debugfs import kho_active
 from kexec_lineage.model.boot import Boot
 from tests.host.trees import Tree
 
@@ -103,3 +104,99 @@ def test_our_options_may_follow_load(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "--state-dir" not in out
     assert main(["kexec", "load", "--help"]) == 0
     assert "kexec-tools arguments" in capsys.readouterr().out
+
+
+KHO_ON = (True, "/sys/kernel/debug/kho/out exists")
+
+
+@pytest.mark.parametrize(
+    ("args", "syscall", "file_load", "chose", "warned"),
+    [
+        (["/k"], ["-s"], True, True, False),  # no choice made: the one that carries KHO
+        (["-s", "/k"], ["-s"], True, False, False),
+        (["--kexec-syscall-auto", "/k"], ["--kexec-syscall-auto"], False, False, False),
+        (["-c", "/k"], ["-c"], False, False, True),
+        (["--kexec-syscall", "/k"], ["--kexec-syscall"], False, False, True),
+        (["-p", "/k"], [], False, False, False),  # KHO turns itself off in a kdump kernel
+    ],
+    ids=["default", "file", "auto", "forced", "forced-long", "panic"],
+)
+def test_kho_on_picks_kexec_file_load_unless_chosen(
+    args: list[str], syscall: list[str], file_load: bool, chose: bool, warned: bool
+) -> None:
+    load = build_load(args, BOOT, None, kho=KHO_ON)
+    options = {"-s", "-c", "--kexec-syscall", "--kexec-syscall-auto"}
+    assert [a for a in load.argv if a in options] == syscall
+    assert load.file_load is file_load
+    assert (load.chose is not None, load.warning is not None) == (chose, warned)
+    if warned:
+        assert load.warning == (
+            "kexec_load (-c) with KHO on (/sys/kernel/debug/kho/out exists): the next kernel "
+            "gets no KHO state and no kexec-metadata (our kexec_lineage.* parameters still "
+            "carry the chain)"
+        )
+
+
+def test_kho_off_leaves_the_loader_alone() -> None:
+    for kho in ((False, "no kho/out"), (False, "")):
+        load = build_load(["/k"], BOOT, None, kho=kho)
+        assert (load.argv[1:3], load.chose, load.warning) == (("-l", "/k"), None, None)
+
+
+def kho_out(root: Path) -> None:
+    (root / "sys/kernel/debug/kho/out/sub_fdts").mkdir(parents=True)
+
+
+@pytest.mark.parametrize(
+    ("debugfs", "cmdline", "active"),
+    [
+        ("kho", "", (True, "/sys/kernel/debug/kho/out exists")),
+        ("other", "kho=on", (False, "/sys/kernel/debug has no kho/out")),
+        (None, "quiet kho=1", (True, "kho=on on the command line (/sys/kernel/debug not mounted)")),
+        (
+            None,
+            "kho=on kho=off",
+            (False, "kho=off on the command line (/sys/kernel/debug not mounted)"),
+        ),
+        (
+            None,
+            "kho=on kho=maybe",
+            (True, "kho=on on the command line (/sys/kernel/debug not mounted)"),
+        ),
+        (
+            None,
+            "quiet",
+            (False, "no kho= on the command line, and /sys/kernel/debug is not mounted"),
+        ),
+    ],
+)
+def test_kho_active(
+    tmp_path: Path, debugfs: str | None, cmdline: str, active: tuple[bool, str]
+) -> None:
+    if debugfs == "kho":
+        kho_out(tmp_path)
+    elif debugfs == "other":
+        (tmp_path / "sys/kernel/debug/tracing").mkdir(parents=True)
+    else:
+        (tmp_path / "sys/kernel/debug").mkdir(parents=True)
+    assert kho_active(tmp_path, cmdline) == active
+
+
+def test_dry_run_says_why_it_chose_kexec_file_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Tree(tmp_path, "7.3.4", cmdline="console=ttyS0 kho=on")
+    kho_out(tmp_path)
+    load = ["--root", str(tmp_path), "kexec", "load", "--state-dir", str(tmp_path / "state")]
+    assert main([*load, "/k", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("kexec -l -s /k '--command-line=kexec_lineage.prev=7.3.4 ")
+    assert err == (
+        "kexec-lineage: kexec_file_load (-s): KHO is on (/sys/kernel/debug/kho/out exists), "
+        "and only -s carries its state\n"
+    )
+    assert main([*load, "-c", "/k", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("kexec -l -c /k ")
+    assert err.startswith("kexec-lineage: warning: kexec_load (-c) with KHO on (")
+    assert err.count("\n") == 1

@@ -11,7 +11,7 @@ from kexec_lineage.host.ledger import Ledger
 from kexec_lineage.host.probe import probe
 from kexec_lineage.host.reconcile import reconcile
 from kexec_lineage.host.record import State, record
-from kexec_lineage.model.boot import Boot
+from kexec_lineage.model.boot import Boot, Evidence
 from kexec_lineage.model.handover import Handover
 from tests.host.trees import Tree
 
@@ -239,3 +239,35 @@ def test_ledger_history_excludes_this_boot(tmp_path: Path) -> None:
     found = probe(tmp_path, Ledger(tmp_path / "var/lib/kexec-lineage"))
     assert found.history == ()
     assert found.recorded is not None and found.recorded.boot_id == tree.boot_id
+
+
+def test_kho_on_without_handover_is_cold_to_kho_and_recorded_against_ours(
+    tmp_path: Path,
+) -> None:
+    # 7.3.4 (KHO) -> a kernel without KHO -> 7.3.4: KHO received nothing, ours say kexec.
+    a = Tree(tmp_path, "7.3.4")
+    a.kho_boot(None, kho="kho-v4")
+    assert now(a).evidence == (
+        Evidence("kho", False, detail="KHO is on and received no handover: cold"),
+    )
+    assert (now(a).how, now(a).disagreements) == ("cold", ())
+    record(tmp_path, state(tmp_path))
+    b = Tree(tmp_path, "7.3.4+deb13-cloud-amd64", params("7.3.4", 1, a.boot_id))
+    record(tmp_path, state(tmp_path))
+    c = Tree(tmp_path, "7.3.4", params("7.3.4+deb13-cloud-amd64", 2, b.boot_id))
+    c.kho_boot(None, kho="kho-v4")  # what the kernel without KHO handed on: nothing
+    boot = now(c)
+    assert (boot.how, boot.kexec_count, boot.previous_release) == (
+        "kexec",
+        2,
+        "7.3.4+deb13-cloud-amd64",
+    )
+    assert [(e.source, e.kexec) for e in boot.evidence] == [
+        ("kho", False),
+        ("cmdline", True),
+        ("ledger", None),
+    ]
+    assert boot.disagreements == (
+        "KHO says this boot was cold, cmdline says kexec: the kexec before it did not carry "
+        "KHO (a kernel without KHO, kexec_load, or a KHO ABI change); took kexec",
+    )

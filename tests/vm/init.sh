@@ -2,8 +2,10 @@
 # PID 1 of the test VM. It runs again after every kexec and every warm reboot, and plays
 # one step of the plan the harness put on the kernel command line:
 #   kltest.plan=ACTION,ACTION,...   the action of boot 0, 1, ...; each is one of
-#     kexec:RELEASE        `kexec-lineage kexec load` (kexec_load) + `kexec -e` into RELEASE
+#     kexec:RELEASE        `kexec-lineage kexec load` + `kexec -e` into RELEASE; the agent
+#                          picks the system call (kexec_file_load where KHO is on)
 #     kexec_file:RELEASE   the same with kexec-tools' -s (kexec_file_load)
+#     kexec_load:RELEASE   the same with kexec-tools' -c (kexec_load), forced
 #     panic                sysrq crash; with panic=1 the machine warm-reboots
 #     end                  report DONE and power off
 # The boot number counts on the state disk, not on the command line: a warm reboot gets
@@ -52,10 +54,12 @@ load() {
     done <"/lib/modules/$RELEASE/$1.list"
 }
 
+hostname kltest
 load disk
 for _ in $(seq 50); do [ -b /dev/vda ] && break; sleep 0.1; done
 mkdir -p /var/lib
-mount -t ext4 /dev/vda /var/lib || fail "mount /dev/vda"
+# ext4, or ext2 for the KHO kernels: busybox tries each type the kernel has.
+mount /dev/vda /var/lib || fail "mount /dev/vda"
 BOOT=$(cat /var/lib/kltest-boots 2>/dev/null || echo 0)
 echo $((BOOT + 1)) >/var/lib/kltest-boots
 sync
@@ -83,6 +87,8 @@ kexec_into() {
     run initrd hand_on_initrd
     [ "$rc" = 0 ] || fail "no initramfs to hand on"
     # The current command line, stale lineage words and all: replacing them is the agent's job.
+    run kexec-dry-run $AGENT kexec load "/kernels/$release/vmlinuz" "$@" \
+        --initrd=/tmp/initrd.img --append="$CMDLINE" --dry-run
     run kexec-load $AGENT kexec load "/kernels/$release/vmlinuz" "$@" \
         --initrd=/tmp/initrd.img --append="$CMDLINE"
     [ "$rc" = 0 ] || fail "kexec load"
@@ -96,11 +102,22 @@ run cmdline cat /proc/cmdline
 run record $AGENT record --json
 run status $AGENT status --json
 run spool sh -c 'for f in /var/lib/kexec-lineage/spool/*.json; do cat "$f"; echo; done'
+run dmesg dmesg
+# Every file of KHO's debugfs as the kernel wrote it, and what `decode` makes of it.
+if [ -d /sys/kernel/debug/kho ]; then
+    for f in $(cd /sys/kernel/debug && find kho -type f | sort); do
+        run "debugfs:$f" cat "/sys/kernel/debug/$f"
+    done
+    run decode $AGENT decode
+    run decode-json $AGENT decode --json
+    run decode-out $AGENT decode --json /sys/kernel/debug/kho/out
+fi
 
 action=$(param kltest.plan | cut -d, -f$((BOOT + 1)))
 case $action in
 kexec:*) kexec_into "${action#kexec:}" ;;
 kexec_file:*) kexec_into "${action#kexec_file:}" -s ;;
+kexec_load:*) kexec_into "${action#kexec_load:}" -c ;;
 panic)
     # No umount and no sync: the ledger must survive a crash on the agent's own fsyncs.
     echo 1 >/proc/sys/kernel/sysrq

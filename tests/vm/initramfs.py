@@ -2,7 +2,8 @@
 
 Contents: static busybox and its applet links, kexec-tools with the libraries ``ldd`` names,
 Debian's python3.11 with its libraries and a trimmed standard library, a byte-compiled copy
-of ``src/`` under ``/opt/kexec-lineage/src``, every kernel of the chain under
+of ``src/`` under ``/opt/kexec-lineage/src`` with pylibfdt beside it (the ``fdt`` extra, for
+``decode`` of KHO FDTs), every kernel of the chain under
 ``/kernels/<release>/vmlinuz``, the modules each kernel must load under
 ``/lib/modules/<release>/`` with their load order, and ``/init`` (init.sh).
 
@@ -19,6 +20,9 @@ import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+import _libfdt
+import libfdt
 
 from tests.conftest import REPO
 from tests.vm import BUILD
@@ -45,9 +49,9 @@ MODULES = {
 }
 
 
-def build_initramfs(kernels: Iterable[Kernel]) -> Path:
-    """Write ``build/vm/initramfs.cpio.gz`` and return its path."""
-    out = BUILD / "initramfs.cpio.gz"
+def build_initramfs(kernels: Iterable[Kernel], name: str = "initramfs") -> Path:
+    """Write ``build/vm/<name>.cpio.gz`` and return its path."""
+    out = BUILD / f"{name}.cpio.gz"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".partial")
     # Level 1: the kernel images inside are already compressed, and the guest decompresses
@@ -125,6 +129,9 @@ def _source(cpio: CpioWriter) -> None:
         staging / "kexec_lineage",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
+    # pylibfdt as the venv built it: a Python 3.11 extension needing only libc.
+    for module in (libfdt, _libfdt):
+        shutil.copy2(str(module.__file__), staging)
     subprocess.run(
         [PYTHON, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", staging],
         check=True,
@@ -136,9 +143,10 @@ def _source(cpio: CpioWriter) -> None:
 
 
 def _kernel(cpio: CpioWriter, kernel: Kernel) -> None:
+    """The image and, per purpose, the modules to load (none for a kernel without modules)."""
     cpio.file(f"kernels/{kernel.release}/vmlinuz", kernel.vmlinuz.read_bytes())
     for purpose, wanted in MODULES.items():
-        order = load_order(kernel, wanted)
+        order = load_order(kernel, wanted) if kernel.modules else []
         for name, elf in order:
             cpio.file(f"lib/modules/{kernel.release}/{name}.ko", elf)
         listing = "".join(f"{name}\n" for name, _ in order)

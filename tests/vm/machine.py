@@ -34,7 +34,7 @@ from tests.vm import BUILD
 QEMU = "qemu-system-x86_64"
 # KVM here is kvm-pvm, which stock kernels cannot run on; TCG it is. Without cx16, QEMU 7.2's
 # TCG does not double-fault the guest after cmpxchg16b (0 failures in 72 lab runs).
-MACHINE = ("-accel", "tcg", "-cpu", "qemu64,-cx16", "-m", "768", "-smp", "1")
+MACHINE = ("-accel", "tcg", "-cpu", "qemu64,-cx16", "-smp", "1")
 # A record split by a kernel message (only emergencies reach the console once init runs)
 # matches none of these and is left out: the test then misses it and says which.
 _BOOT = re.compile(r"KLTEST BOOT (\d+) (\S+)$")
@@ -55,8 +55,13 @@ class Result:
     boot: int
     name: str
     status: int
-    stdout: str
+    #: stdout as the guest wrote it: binary files (KHO blobs) are copied this way
+    raw: bytes
     stderr: str
+
+    @property
+    def stdout(self) -> str:
+        return self.raw.decode("utf-8", "replace")
 
     def json(self) -> Any:
         """The command's stdout as JSON; a failed or non-JSON run fails with its stderr."""
@@ -103,24 +108,35 @@ class Run:
         elif match := _RESULT.search(line):
             boot, name, status, out, err = match.groups()
             with contextlib.suppress(binascii.Error):  # garbled on the way, as above
-                self.results.append(Result(int(boot), name, int(status), _b64(out), _b64(err)))
+                self.results.append(
+                    Result(
+                        int(boot),
+                        name,
+                        int(status),
+                        _b64(out),
+                        _b64(err).decode("utf-8", "replace"),
+                    )
+                )
         elif match := _FAIL.search(line):
             self.failure = f"boot {match.group(1)}: {match.group(2)}"
         elif _DONE.search(line):
             self.done = True
 
 
-def _b64(text: str) -> str:
-    return "" if text == "-" else base64.b64decode(text).decode("utf-8", "replace")
+def _b64(text: str) -> bytes:
+    return b"" if text == "-" else base64.b64decode(text)
 
 
-def make_disk(path: Path, size_mib: int = 32) -> Path:
-    """A fresh ext4 image for the guest's state: it outlives every kexec and reboot."""
+def make_disk(path: Path, size_mib: int = 32, fs: str = "ext4") -> Path:
+    """A fresh image for the guest's state: it outlives every kexec and reboot.
+
+    The KHO kernels have only ext2 built in (Debian's mount it through ext4).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     with path.open("wb") as f:
         f.truncate(size_mib << 20)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(path)], check=True, capture_output=True)
+    subprocess.run([f"mkfs.{fs}", "-q", "-F", str(path)], check=True, capture_output=True)
     return path
 
 
@@ -133,6 +149,7 @@ def run_vm(
     append: str,
     reboot: bool = False,
     timeout: float = 150.0,
+    memory_mib: int = 768,
 ) -> Run:
     """Boot ``kernel`` cold and wait for the guest's verdict; raise :class:`LostVM` if none.
 
@@ -142,7 +159,7 @@ def run_vm(
     logs = BUILD / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     run = Run(log=logs / f"{name}.log")
-    argv = [QEMU, *MACHINE, "-nographic", "-nodefaults", "-serial", "stdio"]
+    argv = [QEMU, *MACHINE, "-m", str(memory_mib), "-nographic", "-nodefaults", "-serial", "stdio"]
     argv += ["-kernel", str(kernel), "-initrd", str(initrd), "-append", append]
     argv += ["-drive", f"file={disk},format=raw,if=virtio"]
     if not reboot:

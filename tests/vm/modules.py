@@ -37,6 +37,7 @@ def read_module(path: Path) -> bytes:
 
 def load_order(kernel: Kernel, wanted: tuple[str, ...]) -> list[tuple[str, bytes]]:
     """``(name, ELF bytes)`` of ``wanted`` and their dependencies, dependencies first."""
+    assert kernel.modules is not None, f"{kernel.release} has no modules"
     builtin = {
         _module_name(Path(line))
         for line in (kernel.modules / "modules.builtin").read_text().split()

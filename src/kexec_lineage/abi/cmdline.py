@@ -31,6 +31,7 @@ __all__ = (
     "PREV_PARAM",
     "LineageParams",
     "format_params",
+    "kho_param",
     "parse_params",
     "raw_words",
     "replace_params",
@@ -107,6 +108,27 @@ def parse_params(cmdline: str) -> LineageParams:
         problems.append(f"{BOOT_PARAM}={boot!r} is not a boot id")
         boot = None
     return LineageParams(prev, count, boot, tuple(problems))
+
+
+def kho_param(cmdline: str) -> bool | None:
+    """What ``kho=`` says (``None``: absent or not a boolean), read as the
+    kernel's ``kstrtobool()`` reads it. The last valid one wins: the kernel
+    calls the handler for each, and one that is no boolean changes nothing."""
+    enabled = None
+    for word in split_cmdline(cmdline):
+        name, sep, value = word.partition("=")
+        if name == "kho" and sep and (parsed := _kstrtobool(value)) is not None:
+            enabled = parsed
+    return enabled
+
+
+def _kstrtobool(value: str) -> bool | None:
+    first, second = value[:1].lower(), value[1:2].lower()
+    if first in ("e", "y", "t", "1") or (first, second) == ("o", "n"):
+        return True
+    if first in ("d", "n", "f", "0") or (first, second) == ("o", "f"):
+        return False
+    return None
 
 
 def format_params(params: LineageParams) -> list[str]:

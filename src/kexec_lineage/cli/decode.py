@@ -14,7 +14,7 @@ from kexec_lineage.cli.extras import missing_extra
 from kexec_lineage.cli.output import print_json, table
 from kexec_lineage.errors import FdtError, InputError, MetadataError, MetadataVersionError
 from kexec_lineage.host.files import read_bytes
-from kexec_lineage.host.kho_debugfs import DEBUGFS_KHO, read_kho_dir
+from kexec_lineage.host.kho_debugfs import DEBUGFS_KHO, KhoMemory, read_kho_dir
 
 __all__ = ("register", "run")
 
@@ -46,9 +46,11 @@ def run(args: argparse.Namespace) -> int:
             f"{path} does not exist: this boot was not a KHO kexec, or the kernel lacks "
             "CONFIG_KEXEC_HANDOVER_DEBUGFS, or debugfs is not mounted; give a PATH"
         )
+    memory = None
     if path.is_dir():
         kho = read_kho_dir(path)
         source, state = "debugfs", _decode(kho.fdt, kho.blobs, byteorder, path / "fdt", path)
+        memory = kho.memory
     else:
         data = read_bytes(path)
         if looks_like_fdt(data):
@@ -56,9 +58,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             source, state = "kexec-metadata", _decode_blob(data, byteorder, path)
     if args.json:
-        print_json({"source": source, "path": str(path), **state.to_json()})
+        out = {"source": source, "path": str(path), **state.to_json()}
+        if memory is not None:
+            out[memory.name] = [{"address": a, "size": n} for a, n in memory.regions]
+        print_json(out)
     else:
-        print(_render(state))
+        print("\n".join(filter(None, (_render(state), _render_memory(memory)))))
     return 0
 
 
@@ -94,6 +99,14 @@ def _decodes(data: bytes, byteorder: ByteOrder) -> bool:
     except MetadataError:
         return False
     return True
+
+
+def _render_memory(memory: KhoMemory | None) -> str:
+    """The regions kept for the next kernel (``scratch``, ``bootmem`` since 7.4)."""
+    if memory is None:
+        return ""
+    rows = [(f"{a:#x}", f"{n:#x}") for a, n in memory.regions]
+    return table(rows, (f"{memory.name.upper()} ADDRESS", "LENGTH"))
 
 
 def _render(state: KhoState) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from kexec_lineage.cli.hoststate import add_state_argument, state_of
 from kexec_lineage.errors import InputError
 from kexec_lineage.host.identity import read_text
 from kexec_lineage.host.kexec_load import build_load, find_kexec, run_load
+from kexec_lineage.host.kho_debugfs import kho_active
 from kexec_lineage.host.record import current_boot
 
 __all__ = ("register", "run")
@@ -23,8 +25,10 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="load the next kernel with kexec-tools, carrying the chain",
         description="'kexec load [kexec-tools arguments...]' runs 'kexec -l' with "
         "kexec_lineage.prev/count/boot added to --append/--command-line (or to the current "
-        "command line with --reuse-cmdline), stale ones replaced. Works with -s and the "
-        "default loader. Run 'kexec -e' yourself afterwards.",
+        "command line with --reuse-cmdline), stale ones replaced. Where the running kernel "
+        "has KHO on, it loads with -s (kexec_file_load, the only call that carries KHO "
+        "state) unless you chose -s, -c or -a yourself. Run 'kexec -e' (or "
+        "'systemctl kexec') yourself afterwards.",
     )
     parser.add_argument("action", choices=("load",))
     add_state_argument(parser)
@@ -68,13 +72,19 @@ def run(args: argparse.Namespace) -> int:
     state = state_of(args)
     dry_run = args.dry_run
     boot, found = current_boot(args.root, state)
+    cmdline = read_text(args.root, "proc/cmdline")
     load = build_load(
         kexec_args,
         boot,
-        read_text(args.root, "proc/cmdline"),
+        cmdline,
         "kexec" if dry_run else find_kexec(),
+        kho_active(args.root, cmdline),
     )
+    if load.warning:
+        print(f"kexec-lineage: warning: {load.warning}", file=sys.stderr)
     if dry_run:
+        if load.chose:
+            print(f"kexec-lineage: {load.chose}", file=sys.stderr)
         print(load.shell())
         return 0
     status = run_load(load)

@@ -8,6 +8,12 @@ ABI changes, and the plain ``kexec_load`` path that KHO does not take. Our
 words replace any stale ones; everything else in the command line and every
 kexec-tools option is passed on unchanged. kexec runs directly, never through
 a shell.
+
+Only ``kexec_file_load`` carries KHO state (KHO adds its FDT to the image in
+``kho_fill_kimage()``): after a plain ``kexec_load`` the next kernel looks
+cold-booted to KHO and receives no kexec-metadata. So where the running kernel
+has KHO on and the user did not choose a system call (``-s``, ``-c``, ``-a``),
+the wrapper adds ``-s``; a user who forces ``-c`` is warned.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ _CMDLINE_OPTIONS = ("--append", "--command-line")
 _PANIC_OPTIONS = ("-p", "--load-panic")
 _LOAD_OPTIONS = ("-l", "--load", *_PANIC_OPTIONS)
 _FILE_LOAD_OPTIONS = ("-s", "--kexec-file-syscall")
+_PLAIN_LOAD_OPTIONS = ("-c", "--kexec-syscall")
+_SYSCALL_OPTIONS = (*_FILE_LOAD_OPTIONS, *_PLAIN_LOAD_OPTIONS, "-a", "--kexec-syscall-auto")
 _REFUSED = ("-e", "--exec", "-u", "--unload", "-f", "--force", "-x", "--no-ifdown")
 # kexec-tools options whose value may follow as the next argument.
 _WITH_VALUE = ("-t", "--type", "--initrd", "--ramdisk", "--mem-min", "--mem-max", "--dtb")
@@ -43,6 +51,10 @@ class KexecLoad:
     cmdline: str
     params: LineageParams
     file_load: bool
+    #: why the wrapper chose the system call, where it chose it
+    chose: str | None = None
+    #: what the user's own choice costs, where it costs something
+    warning: str | None = None
 
     def shell(self) -> str:
         """The command as one shell-quoted line (for ``--dry-run``)."""
@@ -55,13 +67,19 @@ def _reused(current: str | None, panic: bool) -> list[str]:
 
 
 def build_load(
-    args: list[str], boot: Boot, current_cmdline: str | None, kexec: str = "kexec"
+    args: list[str],
+    boot: Boot,
+    current_cmdline: str | None,
+    kexec: str = "kexec",
+    kho: tuple[bool, str] = (False, ""),
 ) -> KexecLoad:
     """The kexec-tools command that loads the next kernel as ``args`` ask, with our
     parameters for a kexec from ``boot``.
 
     Like kexec-tools, the last ``--append``/``--command-line`` wins, and
-    ``--reuse-cmdline`` puts the current command line before it.
+    ``--reuse-cmdline`` puts the current command line before it. ``kho`` says
+    whether the running kernel has KHO on, and why
+    (:func:`~kexec_lineage.host.kho_debugfs.kho_active`).
 
     :raises InputError: an option that does more than load, or a missing value.
     """
@@ -91,6 +109,17 @@ def build_load(
     cmdline = " ".join([*words, *([given] if given else [])])
     params = LineageParams(boot.release, (boot.kexec_count + 1) & 0xFFFF_FFFF, boot.boot_id)
     new_cmdline = replace_params(cmdline, params)
+    chose = warning = None
+    kho_on, why = kho
+    if kho_on and not panic:  # a kdump kernel turns KHO off anyway
+        if not any(a in _SYSCALL_OPTIONS for a in passed):
+            passed.insert(0, "-s")
+            chose = f"kexec_file_load (-s): KHO is on ({why}), and only -s carries its state"
+        elif any(a in _PLAIN_LOAD_OPTIONS for a in passed):
+            warning = (
+                f"kexec_load (-c) with KHO on ({why}): the next kernel gets no KHO state and "
+                "no kexec-metadata (our kexec_lineage.* parameters still carry the chain)"
+            )
     if not any(a in _LOAD_OPTIONS for a in passed):
         passed.insert(0, "-l")
     return KexecLoad(
@@ -99,6 +128,8 @@ def build_load(
         new_cmdline,
         params,
         any(a in _FILE_LOAD_OPTIONS for a in passed),
+        chose,
+        warning,
     )
 
 

@@ -15,7 +15,7 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,6 +45,8 @@ class KhoEvidence:
 
     #: the kernel has KHO debugfs at all
     debugfs: bool = False
+    #: ``kho/out`` exists: KHO is on in this kernel
+    active: bool = False
     #: ``kho/in`` exists: the kernel accepted incoming KHO state
     incoming: bool = False
     handover: Handover | None = None
@@ -130,6 +132,7 @@ def _kho(root: Path) -> KhoEvidence:
             blob_error = str(exc)
     return KhoEvidence(
         debugfs=base.is_dir(),
+        active=(base / "out").is_dir(),
         incoming=(base / "in").is_dir(),
         handover=handover,
         blob_error=blob_error,
@@ -144,14 +147,11 @@ def _kho_log(root: Path, kho: KhoEvidence) -> KhoEvidence:
     if not logs:
         return kho
     current = split_boots(logs[0])[-1]
-    return KhoEvidence(
-        kho.debugfs,
-        kho.incoming,
-        kho.handover,
-        kho.blob_error,
-        current.kho_lines,
-        current.kho_exec_from,
-        current.kho_count,
+    return replace(
+        kho,
+        log_lines=current.kho_lines,
+        log_exec_from=current.kho_exec_from,
+        log_count=current.kho_count,
     )
 
 

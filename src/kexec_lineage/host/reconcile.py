@@ -20,6 +20,11 @@ Which source wins, and why:
   in between), or when the previous kernel's log says it rebooted.
 - A crash kernel (``elfcorehdr=`` on the command line, or ``/proc/vmcore``)
   is ``kdump``.
+- A kernel with KHO on (``kho/out``) that received nothing (no ``kho/in``,
+  no refused handover in its log) says the boot was cold. Where other
+  evidence says kexec, both stay on record and the disagreement is named:
+  the kexec before it did not carry KHO (a kernel without KHO, ``kexec_load``
+  or a KHO ABI change), which is exactly what our parameters are for.
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ def _kho_evidence(probe: Probe) -> list[Evidence]:
         # as at a KHO ABI change; the kernel restarted its count.
         reason = next((line for line in kho.log_lines if line.startswith("setup:")), rejected[0])
         out.append(Evidence("kho-log", True, detail=f"KHO refused the incoming state: {reason}"))
+    elif kho.active and not kho.incoming and not out:
+        out.append(Evidence("kho", False, detail="KHO is on and received no handover: cold"))
     return out
 
 
@@ -130,6 +137,12 @@ def reconcile(probe: Probe) -> Boot:
 
     kexec = any(e.kexec for e in evidence)
     how = "kdump" if probe.crash_kernel else ("kexec" if kexec else "cold")
+    if kexec and any(e.kexec is False and e.source == "kho" for e in evidence):
+        saying = ", ".join(dict.fromkeys(e.source for e in evidence if e.kexec))
+        disagreements.append(
+            f"KHO says this boot was cold, {saying} says kexec: the kexec before it did not "
+            "carry KHO (a kernel without KHO, kexec_load, or a KHO ABI change); took kexec"
+        )
     if how == "cold":
         return Boot(
             identity.host,
