@@ -89,7 +89,7 @@ class KhoRun:
 
 @pytest.fixture(scope="module")
 def play(
-    request: pytest.FixtureRequest, kho: KhoKernels, kho_initramfs: Path
+    request: pytest.FixtureRequest, kho_initramfs: Path
 ) -> Callable[[str, list[Kernel], list[str]], KhoRun]:
     """Boot the first kernel cold with a plan; the plan's kexecs must boot the others."""
     say = terminal(request, "kho vm")
