@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from kexec_lineage.errors import InputError
 from kexec_lineage.host.kexec_load import build_load
 from kexec_lineage.host.kho_debugfs import kho_active
 from kexec_lineage.model.boot import Boot
+from tests.conftest import REPO, tool
 from tests.host.trees import Tree
 
 BOOT = Boot("web-1", "11111111-2222-4333-8444-555555555555", "7.1.2", "kexec", "7.1.0", 3)
@@ -147,27 +151,20 @@ def kho_out(root: Path) -> None:
     (root / "sys/kernel/debug/kho/out/sub_fdts").mkdir(parents=True)
 
 
+NO_OUT = "no /sys/kernel/debug/kho/out"
+
+
 @pytest.mark.parametrize(
     ("debugfs", "cmdline", "active"),
     [
         ("kho", "", (True, "/sys/kernel/debug/kho/out exists")),
-        ("other", "kho=on", (False, "/sys/kernel/debug has no kho/out")),
-        (None, "quiet kho=1", (True, "kho=on on the command line (/sys/kernel/debug not mounted)")),
-        (
-            None,
-            "kho=on kho=off",
-            (False, "kho=off on the command line (/sys/kernel/debug not mounted)"),
-        ),
-        (
-            None,
-            "kho=on kho=maybe",
-            (True, "kho=on on the command line (/sys/kernel/debug not mounted)"),
-        ),
-        (
-            None,
-            "quiet",
-            (False, "no kho= on the command line, and /sys/kernel/debug is not mounted"),
-        ),
+        # debugfs without kho/: KHO off, or KHO without CONFIG_KEXEC_HANDOVER_DEBUGFS
+        ("other", "kho=on", (True, f"{NO_OUT}, kho=on on the command line")),
+        ("other", "quiet", (False, f"{NO_OUT}, no kho= on the command line")),
+        (None, "quiet kho=1", (True, f"{NO_OUT}, kho=on on the command line")),
+        (None, "kho=on kho=off", (False, f"{NO_OUT}, kho=off on the command line")),
+        (None, "kho=on kho=maybe", (True, f"{NO_OUT}, kho=on on the command line")),
+        (None, "init=/bin/sh -- kho=on", (False, f"{NO_OUT}, no kho= on the command line")),
     ],
 )
 def test_kho_active(
@@ -180,6 +177,76 @@ def test_kho_active(
     else:
         (tmp_path / "sys/kernel/debug").mkdir(parents=True)
     assert kho_active(tmp_path, cmdline) == active
+
+
+def test_a_user_without_debugfs_gets_the_command_lines_word(tmp_path: Path) -> None:
+    """/sys/kernel/debug is 0700: a user's dry run, in a real process as nobody, asks the
+    command line instead of failing."""
+    root = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's own tmp_path is root's alone
+    try:
+        root.chmod(0o755)
+        Tree(root, "7.3.4", cmdline="console=ttyS0 kho=on")
+        kho_out(root)
+        (root / "sys/kernel/debug").chmod(0o700)
+        state = root / "state"
+        state.mkdir(mode=0o777)
+        proc = subprocess.run(
+            [
+                tool("setpriv"),
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "/usr/bin/python3.11",
+                "-m",
+                "kexec_lineage",
+                "--root",
+                str(root),
+                "kexec",
+                "load",
+                "--state-dir",
+                str(state),
+                "/k",
+                "--dry-run",
+            ],
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": str(REPO / "src")},
+            check=False,
+        )
+    finally:
+        shutil.rmtree(root)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("kexec -l -s /k ")
+    assert proc.stderr == (
+        "kexec-lineage: kexec_file_load (-s): KHO is on (/sys/kernel/debug unreadable "
+        "(Permission denied), kho=on on the command line), and only -s carries its state\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "syscall", "file_load", "warned"),
+    [
+        (["-lc", "/k"], "-c", False, True),  # getopt reads -lc as -l -c
+        (["-sc", "/k"], "-c", False, True),  # ... and the last syscall option wins
+        (["-c", "-s", "/k"], "-s", True, False),
+        (["-s", "-c", "/k"], "-c", False, True),
+        (["-ls", "/k"], "-s", True, False),
+    ],
+)
+def test_short_option_clusters_and_the_last_syscall(
+    args: list[str], syscall: str, file_load: bool, warned: bool
+) -> None:
+    load = build_load(args, BOOT, None, kho=KHO_ON)
+    chosen = [a for a in load.argv if a in ("-s", "-c", "-a")]
+    assert chosen[-1] == syscall
+    assert (load.file_load, load.warning is not None, load.chose) == (file_load, warned, None)
+
+
+def test_clusters_are_refused_like_their_letters() -> None:
+    with pytest.raises(InputError, match="run 'kexec -e' yourself"):
+        build_load(["-le", "/k"], BOOT, None)
+    assert build_load(["-tbzImage", "/k"], BOOT, None).argv[1:4] == ("-l", "-t", "bzImage")
+    assert build_load(["-lt", "bzImage", "/k"], BOOT, None).image == "/k"
 
 
 def test_dry_run_says_why_it_chose_kexec_file_load(

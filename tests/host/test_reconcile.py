@@ -271,3 +271,16 @@ def test_kho_on_without_handover_is_cold_to_kho_and_recorded_against_ours(
         "KHO says this boot was cold, cmdline says kexec: the kexec before it did not carry "
         "KHO (a kernel without KHO, kexec_load, or a KHO ABI change); took kexec",
     )
+
+
+def test_a_handover_found_without_metadata_is_a_kexec_not_cold(tmp_path: Path) -> None:
+    # A kernel before kexec-metadata handed over (or a later KHO step failed): the kernel
+    # found the handover and then showed nothing of it; KHO is not saying "cold".
+    tree = Tree(tmp_path, "7.3.4")
+    (tmp_path / "sys/kernel/debug/kho/out/sub_fdts").mkdir(parents=True)
+    tree.kmsg(["Linux version 7.3.4 (b@h) (gcc) #1", "KHO: found kexec handover data."])
+    boot = now(tree)
+    assert (boot.how, boot.disagreements) == ("kexec", ())
+    assert boot.evidence == (
+        Evidence("kho-log", True, detail="KHO found kexec handover data, no metadata"),
+    )

@@ -113,9 +113,12 @@ def parse_params(cmdline: str) -> LineageParams:
 def kho_param(cmdline: str) -> bool | None:
     """What ``kho=`` says (``None``: absent or not a boolean), read as the
     kernel's ``kstrtobool()`` reads it. The last valid one wins: the kernel
-    calls the handler for each, and one that is no boolean changes nothing."""
+    calls the handler for each, and one that is no boolean changes nothing.
+    Words after ``--`` are init's, not the kernel's."""
     enabled = None
     for word in split_cmdline(cmdline):
+        if word == "--":
+            break
         name, sep, value = word.partition("=")
         if name == "kho" and sep and (parsed := _kstrtobool(value)) is not None:
             enabled = parsed

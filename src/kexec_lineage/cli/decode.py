@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         kho = read_kho_dir(path)
         source, state = "debugfs", _decode(kho.fdt, kho.blobs, byteorder, path / "fdt", path)
         memory = kho.memory
+        for problem in kho.problems:
+            print(f"kexec-lineage: warning: {problem}", file=sys.stderr)
     else:
         data = read_bytes(path)
         if looks_like_fdt(data):
@@ -103,7 +105,7 @@ def _decodes(data: bytes, byteorder: ByteOrder) -> bool:
 
 def _render_memory(memory: KhoMemory | None) -> str:
     """The regions kept for the next kernel (``scratch``, ``bootmem`` since 7.4)."""
-    if memory is None:
+    if memory is None or not memory.regions:
         return ""
     rows = [(f"{a:#x}", f"{n:#x}") for a, n in memory.regions]
     return table(rows, (f"{memory.name.upper()} ADDRESS", "LENGTH"))

@@ -82,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if load.warning:
         print(f"kexec-lineage: warning: {load.warning}", file=sys.stderr)
+    if load.chose:
+        print(f"kexec-lineage: {load.chose}", file=sys.stderr)
     if dry_run:
-        if load.chose:
-            print(f"kexec-lineage: {load.chose}", file=sys.stderr)
         print(load.shell())
         return 0
     status = run_load(load)
@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             "image": load.image,
             "argv": list(load.argv),
             "file_load": load.file_load,
+            "chose": load.chose,
             "cmdline": load.cmdline,
             "status": status,
             "recorded_boot": found.recorded is not None,

@@ -38,6 +38,8 @@ _SYSCALL_OPTIONS = (*_FILE_LOAD_OPTIONS, *_PLAIN_LOAD_OPTIONS, "-a", "--kexec-sy
 _REFUSED = ("-e", "--exec", "-u", "--unload", "-f", "--force", "-x", "--no-ifdown")
 # kexec-tools options whose value may follow as the next argument.
 _WITH_VALUE = ("-t", "--type", "--initrd", "--ramdisk", "--mem-min", "--mem-max", "--dtb")
+# kexec-tools' short options (getopt "h?vdfixyluet:pscaS"); -t takes a value.
+_SHORT = "h?vdfixyluetpscaS"
 # Words kexec-tools itself drops from a reused /proc/cmdline.
 _NOT_REUSED = ("BOOT_IMAGE=", "initrd=")
 
@@ -87,7 +89,7 @@ def build_load(
     given: str | None = None
     reuse = False
     image = None
-    rest = iter(args)
+    rest = iter(_one_option_a_word(args))
     for arg in rest:
         name, eq, value = arg.partition("=")
         if arg in _REFUSED:
@@ -111,11 +113,13 @@ def build_load(
     new_cmdline = replace_params(cmdline, params)
     chose = warning = None
     kho_on, why = kho
+    # As in kexec-tools, the last of -s, -c and -a decides.
+    syscall = next((a for a in reversed(passed) if a in _SYSCALL_OPTIONS), None)
     if kho_on and not panic:  # a kdump kernel turns KHO off anyway
-        if not any(a in _SYSCALL_OPTIONS for a in passed):
-            passed.insert(0, "-s")
+        if syscall is None:
+            passed.insert(0, syscall := "-s")
             chose = f"kexec_file_load (-s): KHO is on ({why}), and only -s carries its state"
-        elif any(a in _PLAIN_LOAD_OPTIONS for a in passed):
+        elif syscall in _PLAIN_LOAD_OPTIONS:
             warning = (
                 f"kexec_load (-c) with KHO on ({why}): the next kernel gets no KHO state and "
                 "no kexec-metadata (our kexec_lineage.* parameters still carry the chain)"
@@ -127,10 +131,26 @@ def build_load(
         image,
         new_cmdline,
         params,
-        any(a in _FILE_LOAD_OPTIONS for a in passed),
+        syscall in _FILE_LOAD_OPTIONS,
         chose,
         warning,
     )
+
+
+def _one_option_a_word(args: list[str]) -> list[str]:
+    """``args`` with clusters of short options split, as getopt reads them:
+    ``-lc`` is ``-l -c``, ``-tbzImage`` is ``-t bzImage``. A word with a letter
+    kexec-tools does not know is left for kexec-tools to refuse."""
+    out = []
+    for arg in args:
+        letters = arg[1:]
+        if arg.startswith("-") and not arg.startswith("--") and len(letters) > 1:
+            head, t, value = letters.partition("t")
+            if all(c in _SHORT for c in head):
+                out += [f"-{c}" for c in head] + (["-t", *([value] if value else [])] if t else [])
+                continue
+        out.append(arg)
+    return out
 
 
 def find_kexec() -> str:

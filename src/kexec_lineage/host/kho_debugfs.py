@@ -56,6 +56,8 @@ class KhoDir:
     fdt: bytes | None
     blobs: dict[str, bytes] = field(default_factory=dict)
     memory: KhoMemory | None = None
+    #: files that could not be made sense of; the rest was read all the same
+    problems: tuple[str, ...] = ()
 
 
 def _hex_lines(path: Path) -> list[int]:
@@ -67,6 +69,7 @@ def _hex_lines(path: Path) -> list[int]:
 
 
 def _memory(path: Path) -> KhoMemory | None:
+    """:raises InputError: a region file that is not the kernel's ``0x%llx`` lines."""
     for name in MEMORY_NAMES:
         phys, length = path / f"{name}_phys", path / f"{name}_len"
         if phys.is_file() and length.is_file():
@@ -82,24 +85,23 @@ def _memory(path: Path) -> KhoMemory | None:
 def kho_active(root: Path, cmdline: str | None) -> tuple[bool, str]:
     """Whether the running kernel has KHO on, and what says so.
 
-    ``kho/out`` is the kernel's own word: ``kho_init()`` creates it exactly
-    when KHO is enabled. Only where debugfs is not mounted does the command
-    line's ``kho=`` decide (a kernel built with
-    ``CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT`` then goes unnoticed).
+    ``kho/out`` is the kernel's own word: ``kho_init()`` creates it when KHO
+    is enabled. Without it (debugfs not mounted or not readable, or a kernel
+    without ``CONFIG_KEXEC_HANDOVER_DEBUGFS``) the command line's ``kho=``
+    decides; a kernel built with ``CONFIG_KEXEC_HANDOVER_ENABLE_DEFAULT`` and
+    no ``kho=`` then goes unnoticed.
     """
     out = root / DEBUGFS_KHO / "out"
-    if out.is_dir():
-        return True, f"/{DEBUGFS_KHO}/out exists"
     try:
-        mounted = any((root / DEBUGFS).iterdir())
-    except OSError:
-        mounted = False
-    if mounted:
-        return False, f"/{DEBUGFS} has no kho/out"
+        if out.is_dir():
+            return True, f"/{DEBUGFS_KHO}/out exists"
+        seen = f"no /{DEBUGFS_KHO}/out"
+    except OSError as exc:  # /sys/kernel/debug is 0700: not root
+        seen = f"/{DEBUGFS} unreadable ({exc.strerror or exc})"
     enabled = kho_param(cmdline or "")
     if enabled is None:
-        return False, f"no kho= on the command line, and /{DEBUGFS} is not mounted"
-    return enabled, f"kho={'on' if enabled else 'off'} on the command line (/{DEBUGFS} not mounted)"
+        return False, f"{seen}, no kho= on the command line"
+    return enabled, f"{seen}, kho={'on' if enabled else 'off'} on the command line"
 
 
 def read_kho_dir(path: Path) -> KhoDir:
@@ -122,4 +124,7 @@ def read_kho_dir(path: Path) -> KhoDir:
         except OSError as exc:
             raise InputError(f"cannot list {sub}: {exc.strerror or exc}") from None
         blobs = {entry.name: read_bytes(entry) for entry in entries if entry.is_file()}
-    return KhoDir(path, fdt, blobs, _memory(path))
+    try:  # the regions only inform: a bad file of them spoils nothing else
+        return KhoDir(path, fdt, blobs, _memory(path))
+    except InputError as exc:
+        return KhoDir(path, fdt, blobs, None, (str(exc),))

@@ -21,7 +21,7 @@ Which source wins, and why:
 - A crash kernel (``elfcorehdr=`` on the command line, or ``/proc/vmcore``)
   is ``kdump``.
 - A kernel with KHO on (``kho/out``) that received nothing (no ``kho/in``,
-  no refused handover in its log) says the boot was cold. Where other
+  no handover found or refused in its log) says the boot was cold. Where other
   evidence says kexec, both stay on record and the disagreement is named:
   the kexec before it did not carry KHO (a kernel without KHO, ``kexec_load``
   or a KHO ABI change), which is exactly what our parameters are for.
@@ -68,6 +68,10 @@ def _kho_evidence(probe: Probe) -> list[Evidence]:
         # as at a KHO ABI change; the kernel restarted its count.
         reason = next((line for line in kho.log_lines if line.startswith("setup:")), rejected[0])
         out.append(Evidence("kho-log", True, detail=f"KHO refused the incoming state: {reason}"))
+    elif "found kexec handover data." in kho.log_lines and not out:
+        # The kernel took a handover and then showed nothing of it: the kernel before had
+        # no kexec-metadata, or a later step of KHO failed. A kexec all the same.
+        out.append(Evidence("kho-log", True, detail="KHO found kexec handover data, no metadata"))
     elif kho.active and not kho.incoming and not out:
         out.append(Evidence("kho", False, detail="KHO is on and received no handover: cold"))
     return out
