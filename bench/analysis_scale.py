@@ -15,7 +15,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from kexec_lineage.fleet.analysis import analyze
-from kexec_lineage.fleet.counts import count_rows, title_rows
+from kexec_lineage.fleet.count_queries import count_rows, title_rows
 from kexec_lineage.fleet.schema import boots, crashes, hosts
 from kexec_lineage.fleet.store import Store, open_store
 

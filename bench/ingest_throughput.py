@@ -16,10 +16,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from tests.collector import Collector, kexec_lineage
 
-from kexec_lineage.fleet.records import BootRecord
 from kexec_lineage.fleet.schema import boots, hosts
 from kexec_lineage.fleet.store import boot_row, open_store
 from kexec_lineage.model.boot import Boot, Evidence
+from kexec_lineage.model.wire import BootRecord
 
 RECORDS = 20_000  # of one host, so that one host token may send them all
 BATCH = 1000

@@ -1,11 +1,14 @@
-"""The architecture as tests: layers point down, the host path is stdlib-only,
-every module declares an honest ``__all__``."""
+"""The architecture as tests: layers point down, no import cycles, the host path is
+stdlib-only, SQL libraries only in fleet (the simulator and the statistics import
+without them), every module declares an honest ``__all__``."""
 
 from __future__ import annotations
 
 import ast
+import graphlib
 import importlib
 import json
+import os
 import pkgutil
 import subprocess
 import sys
@@ -71,6 +74,19 @@ def test_imports_point_down(module: str) -> None:
             assert name.split(".")[0] not in IO_MODULES, f"pure {module} imports {name}"
 
 
+def python(script: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``script`` run by a Python of its own on this tree of the package."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)},
+        timeout=120,
+    )
+
+
 STDLIB_ONLY = [
     "kexec_lineage.cli.main",
     "kexec_lineage.abi.kexec_metadata",
@@ -85,15 +101,9 @@ def test_host_import_path_is_stdlib_only() -> None:
         f"for m in {STDLIB_ONLY!r}: __import__(m)\n"
         "print(json.dumps(sorted({n.split('.')[0] for n in sys.modules})))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-        timeout=60,
-    ).stdout
-    loaded = set(json.loads(out))
+    proc = python(script)
+    assert proc.returncode == 0, proc.stderr
+    loaded = set(json.loads(proc.stdout))
     foreign = loaded - set(sys.stdlib_module_names) - {"kexec_lineage", "__main__"}
     # `_`-prefixed names are CPython's own extension modules.
     assert not {n for n in foreign if not n.startswith("_")}
@@ -115,3 +125,111 @@ def test_all_is_honest(module: str) -> None:
         and callable(value)
     }
     assert public <= set(exported), f"{module} defines public {public - set(exported)}"
+
+
+# Every module file of the package, migration scripts included: the import graph
+# and the database-library check cover them all.
+ALL_MODULES = {
+    ".".join(("kexec_lineage", *file.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(
+        ".__init__"
+    ): file
+    for file in sorted(PACKAGE.rglob("*.py"))
+}
+DATABASE_LIBRARIES = {"sqlalchemy", "alembic"}
+
+
+def package_of(module: str) -> str:
+    """The package a relative import in ``module`` starts from."""
+    is_package = ALL_MODULES[module].name == "__init__.py"
+    return module if is_package else module.rpartition(".")[0]
+
+
+def kexec_lineage_imports(module: str) -> set[str]:
+    """The modules of ours that ``module`` imports anywhere: at the top, inside
+    functions, under ``if TYPE_CHECKING:``. ``from package import name`` is the
+    submodule where ``name`` is one, and importing a package imports its ``__init__``."""
+    found = set()
+    for node in ast.walk(ast.parse(ALL_MODULES[module].read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                start = package_of(module).split(".")
+                start = start[: len(start) - (node.level - 1)]
+                base = ".".join([*start, *([base] if base else [])])
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in ALL_MODULES else base
+                for alias in node.names
+            ]
+        else:
+            continue
+        found |= {t for t in targets if t == "kexec_lineage" or t.startswith("kexec_lineage.")}
+    return found
+
+
+def test_no_import_cycles() -> None:
+    graph = {module: kexec_lineage_imports(module) for module in ALL_MODULES}
+    assert graph["kexec_lineage.fleet.views"] >= {"kexec_lineage.fleet.store"}  # sees imports
+    cycle: list[str] = []
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1][::-1]  # graphlib lists each module before the one importing it
+    assert not cycle, f"import cycle: {' -> '.join(cycle)}"
+
+
+@pytest.mark.parametrize("module", sorted(ALL_MODULES))
+def test_only_fleet_imports_database_libraries(module: str) -> None:
+    """The server reaches the database through the store, as every other caller."""
+    if layer_of(module) == "fleet":
+        return
+    for node in ast.walk(ast.parse(ALL_MODULES[module].read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            assert name.split(".")[0] not in DATABASE_LIBRARIES, f"{module} imports {name}"
+
+
+WITHOUT_DATABASE_LIBRARIES = [
+    *(m for m in MODULES if layer_of(m) == "sim"),
+    "kexec_lineage.fleet.analysis",
+    "kexec_lineage.fleet.count_table",
+]
+
+
+# Imports the modules named in argv with SQLAlchemy and Alembic missing, as where the
+# ``server`` extra is not installed: a finder ahead of all others refuses them.
+WITHOUT = """
+import importlib, importlib.abc, sys
+
+BLOCKED = {"sqlalchemy", "alembic"}
+
+
+class Missing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r} (the test hides it)")
+        return None
+
+
+assert not BLOCKED & set(sys.modules), "imported before the test could hide it"
+sys.meta_path.insert(0, Missing())
+for name in BLOCKED:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        continue
+    raise AssertionError(f"{name} is not hidden")
+for module in sys.argv[1:]:
+    importlib.import_module(module)
+"""
+
+
+def test_simulator_and_statistics_import_without_database_libraries() -> None:
+    proc = python(WITHOUT, *WITHOUT_DATABASE_LIBRARIES)
+    assert proc.returncode == 0, proc.stderr

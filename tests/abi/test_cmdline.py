@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kexec_lineage.abi.cmdline import (
-    LineageParams,
     format_params,
     kho_param,
     parse_params,
@@ -15,6 +14,7 @@ from kexec_lineage.abi.cmdline import (
     split_cmdline,
 )
 from kexec_lineage.errors import EncodeError
+from kexec_lineage.model.lineage import LineageParams
 
 BOOT = "0f5b6c1e-3a9d-4c1b-9e58-6f2d0b7a1c44"
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kexec_lineage.abi import kexec_metadata
-from kexec_lineage.abi.kho_boot import Handoff, Kernel, boot, kexec_chain
+from kexec_lineage.abi.kho_boot import Kernel, KhoImage, boot, kexec_chain
 from kexec_lineage.abi.kho_fdt import KhoChild, build_root
 from kexec_lineage.model.handover import Handover
 
@@ -24,12 +24,12 @@ def handoff(
     size: int | None = 73,
     memory_map: int = MEMORY_MAP,
     children: tuple[KhoChild, ...] | None = None,
-) -> Handoff:
+) -> KhoImage:
     """State a kernel left behind, with a kexec-metadata blob at META."""
     blob = kexec_metadata.encode(Handover("7.1.0", 4)) if blob is None else blob
     if children is None:
         children = (KhoChild("kexec-metadata", META, size),)
-    return Handoff(build_root(compatible, memory_map, children), {META: blob}, FDT_PHYS)
+    return KhoImage(build_root(compatible, memory_map, children), {META: blob}, FDT_PHYS)
 
 
 def test_cold_boot_prints_nothing_and_hands_on_one() -> None:
@@ -55,8 +55,8 @@ def test_handoff_carries_metadata_to_next_kernel() -> None:
     assert second.lines[-1] == "KHO: exec from: 7.1.0 (count 1)"
     assert third.lines[-1] == "KHO: exec from: 7.1.2 (count 2)"
     assert third.handed_on == Handover("7.1.3", 3)
-    assert third.handoff is not None
-    page = third.handoff.memory
+    assert third.image is not None
+    page = third.image.memory
     assert list(page.values()) == [kexec_metadata.encode(Handover("7.1.3", 3))]
 
 
@@ -80,7 +80,7 @@ def test_composite_compatible_must_match_exactly() -> None:
 
 
 def test_invalid_fdt() -> None:
-    result = boot(Kernel("7.1.0"), Handoff(b"\0" * 64, {}, FDT_PHYS))
+    result = boot(Kernel("7.1.0"), KhoImage(b"\0" * 64, {}, FDT_PHYS))
     assert result.lines == (
         f"KHO: setup: handover FDT ({FDT_PHYS:#x}) is invalid: -9",
         "KHO: disabling KHO revival",
@@ -97,7 +97,7 @@ def test_memory_map_missing_or_zero() -> None:
     tree = libfdt.Fdt(fdt)
     tree.delprop(0, "preserved-memory-map")
     tree.pack()
-    result = boot(Kernel("7.1.0"), Handoff(bytes(tree.as_bytearray()), {}, FDT_PHYS))
+    result = boot(Kernel("7.1.0"), KhoImage(bytes(tree.as_bytearray()), {}, FDT_PHYS))
     assert result.lines == (
         "KHO: failed to get preserved memory map",
         "KHO: disabling KHO revival",
@@ -138,7 +138,7 @@ def test_missing_blob_size_warns_twice() -> None:
     fdt = libfdt.Fdt(tree.fdt)
     fdt.delprop(fdt.subnode_offset(0, "kexec-metadata"), "blob-size")
     fdt.pack()
-    result = boot(Kernel("7.1.2"), Handoff(bytes(fdt.as_bytearray()), tree.memory, FDT_PHYS))
+    result = boot(Kernel("7.1.2"), KhoImage(bytes(fdt.as_bytearray()), tree.memory, FDT_PHYS))
     assert result.lines == (
         "KHO: found kexec handover data.",
         "KHO: broken KHO subnode 'kexec-metadata': missing or invalid blob-size property",
@@ -177,7 +177,7 @@ def test_kexec_load_carries_nothing() -> None:
 def test_crash_kernel() -> None:
     result = boot(Kernel("7.1.0"), handoff(), crash_kernel=True)
     assert result.lines == ("KHO: disabled in the kdump kernel",)
-    assert result.handoff is None
+    assert result.image is None
 
 
 def test_count_wraps_like_u32() -> None:
@@ -195,7 +195,7 @@ def test_long_release_cut_to_64() -> None:
 
 
 def test_big_endian_chain() -> None:
-    state = boot(Kernel("7.1.0"), None, byteorder="big").handoff
+    state = boot(Kernel("7.1.0"), None, byteorder="big").image
     assert state is not None and state.byteorder == "big"
     assert boot(Kernel("7.1.2"), state, byteorder="big").received == Handover("7.1.0", 1)
 
@@ -207,7 +207,7 @@ def test_big_endian_chain() -> None:
     kho=st.sampled_from(["kho-v1", "kho-v2", "kho-v3", "kho-v4", "kho-v4;radix-v1"]),
 )
 def test_arbitrary_incoming_state_never_raises(fdt: bytes, blob: bytes, kho: str) -> None:
-    result = boot(Kernel("7.1.0", kho), Handoff(b"\xd0\x0d\xfe\xed" + fdt, {META: blob}))
+    result = boot(Kernel("7.1.0", kho), KhoImage(b"\xd0\x0d\xfe\xed" + fdt, {META: blob}))
     assert result.lines[-1].startswith("KHO: ")
 
 
@@ -218,6 +218,6 @@ def test_mutated_incoming_tree_never_raises(data: st.DataObject) -> None:
     tree = bytearray(state.fdt)
     for _ in range(data.draw(st.integers(1, 6))):
         tree[data.draw(st.integers(0, len(tree) - 1))] = data.draw(st.integers(0, 255))
-    result = boot(Kernel("7.1.2"), Handoff(bytes(tree), state.memory, FDT_PHYS))
+    result = boot(Kernel("7.1.2"), KhoImage(bytes(tree), state.memory, FDT_PHYS))
     assert result.handed_on is not None
     assert result.handed_on.kexec_count in (1, 5)

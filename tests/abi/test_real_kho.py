@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from kexec_lineage.abi import kexec_metadata
-from kexec_lineage.abi.kho_boot import Handoff, Kernel, boot
+from kexec_lineage.abi.kho_boot import Kernel, KhoImage, boot
 from kexec_lineage.abi.kho_fdt import KhoChild, build_root, parse_root
 from kexec_lineage.cli.main import main
 from kexec_lineage.host.kho_debugfs import read_kho_dir
@@ -49,7 +49,7 @@ def test_model_predicts_the_kernel(name: str) -> None:
     if (kho / "in").is_dir():
         fdt = (kho / "in/fdt").read_bytes()
         (child,) = parse_root(fdt).children
-        incoming = Handoff(fdt, {child.address: (kho / "in" / METADATA).read_bytes()})
+        incoming = KhoImage(fdt, {child.address: (kho / "in" / METADATA).read_bytes()})
     result = boot(Kernel(meta["release"], meta["kho_compatible"]), incoming)
     assert list(result.lines) == lines
     assert result.handed_on is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.cli.test_logs_commands import write_chain
+from tests.cli.test_logs_commands import WARNING, write_chain
 from tests.collector import kexec_lineage
 
 
@@ -46,3 +46,25 @@ def test_token_create_prints_the_token_last(tmp_path: Path) -> None:
     stored = rows(db, "SELECT digest, kind, host FROM tokens ORDER BY id")
     assert [(k, h) for _, k, h in stored] == [("host", "web-1"), ("read", None)]
     assert all(token not in str(d) and read not in str(d) for d, _, _ in stored)
+
+
+def test_ingest_joins_a_pstore_dump_split_over_files(tmp_path: Path) -> None:
+    pstore = tmp_path / "pstore"
+    pstore.mkdir()
+    lines = [f"<4>[  100.{i:06d}] {line}\n".encode() for i, line in enumerate(WARNING)]
+    lines.append(b"<0>[  100.000020] Kernel panic - not syncing: panic_on_warn set ...\n")
+    # Part1 holds the newest lines, Part2 the ones before: one dump in two files.
+    (pstore / "dmesg-ramoops-0").write_bytes(b"Panic#1 Part1\n" + b"".join(lines[6:]))
+    (pstore / "dmesg-ramoops-1").write_bytes(b"Panic#1 Part2\n" + b"".join(lines[:6]))
+    db = tmp_path / "fleet.db"
+    out = kexec_lineage("ingest", "--db", db, "--host", "web-3", pstore)
+    assert out == "ingested 2 files: 1 new boots, 2 new crashes\n"
+    crashes = rows(
+        db,
+        "SELECT h.name, c.title, c.source FROM crashes c JOIN hosts h ON h.id = c.host_id "
+        "ORDER BY c.id",
+    )
+    assert crashes == [
+        ("web-3", "WARNING in dev_close", "pstore:panic"),
+        ("web-3", "kernel panic: panic_on_warn set", "pstore:panic"),
+    ]

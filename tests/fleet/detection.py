@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kexec_lineage.fleet.analysis import Q_LEVEL, Analysis
-from kexec_lineage.fleet.counts import CountRow
+from kexec_lineage.fleet.count_table import CountRow
 from kexec_lineage.model.release import release_key
 
 #: An injected transition bug the analysis must find: strong and frequent enough.

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from kexec_lineage.fleet.analysis import analyze
-from kexec_lineage.fleet.counts import COLD, CountRow, TitleRow
+from kexec_lineage.fleet.count_table import COLD, CountRow, TitleRow
 from kexec_lineage.fleet.stats import Stratum, gamma_prior, mantel_haenszel_rr, stratified_exact_p
 
 PREDECESSORS = [f"7.1.{i}" for i in range(8)]
@@ -113,7 +113,7 @@ def test_depth_trend() -> None:
 def test_kexec_only_titles_and_json() -> None:
     result = analyze(*fleet(bug=("7.1.3",), multiplier=10))
     assert result.kexec_only_titles[0]["title"] == "KASAN: use-after-free Read in kho_restore"
-    doc = result.to_json()
+    doc = result.as_dict()
     json.dumps(doc, allow_nan=False)
     assert {
         "release",

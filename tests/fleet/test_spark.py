@@ -24,16 +24,8 @@ from pyspark.sql import SparkSession
 
 from kexec_lineage.errors import InputError
 from kexec_lineage.fleet.analysis import analyze
-from kexec_lineage.fleet.counts import (
-    COLD,
-    DEPTH_BUCKETS,
-    UNKNOWN,
-    CountRow,
-    TitleRow,
-    count_rows,
-    title_rows,
-)
-from kexec_lineage.fleet.records import BootRecord, CrashRecord
+from kexec_lineage.fleet.count_queries import count_rows, title_rows
+from kexec_lineage.fleet.count_table import COLD, DEPTH_BUCKETS, UNKNOWN, CountRow, TitleRow
 from kexec_lineage.fleet.schema import boots, crashes, hosts
 from kexec_lineage.fleet.spark import (
     EXPORTED,
@@ -47,8 +39,9 @@ from kexec_lineage.fleet.spark import (
 from kexec_lineage.fleet.store import Store, open_store
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.crash import Crash
+from kexec_lineage.model.wire import BootRecord, CrashRecord
+from kexec_lineage.sim.database import write_db
 from kexec_lineage.sim.fleet import simulate
-from kexec_lineage.sim.writers import write_db
 from tests.conftest import REPO, tool
 from tests.fleet.conftest import PostgresServer
 
@@ -287,9 +280,9 @@ def test_simulated_fleet_gives_equal_tables_and_analysis(
     # boot order (one Spark task per table at this size).
     assert counts == count_rows(store)
     assert titles == title_rows(store)
-    sqlite = analyze(count_rows(store), title_rows(store)).to_json()
+    sqlite = analyze(count_rows(store), title_rows(store)).as_dict()
     assert sqlite["suspects"], "a fleet without findings would make the comparison idle"
-    assert analyze(counts, titles).to_json() == sqlite
+    assert analyze(counts, titles).as_dict() == sqlite
 
 
 def test_export_types_and_batches(fleet: tuple[Store, Path]) -> None:

@@ -12,16 +12,27 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kexec_lineage.errors import StoreError
-from kexec_lineage.fleet.records import BootRecord, CrashRecord, fingerprint
+from kexec_lineage.errors import InputError, StoreError
+from kexec_lineage.fleet.count_queries import transition_rows
 from kexec_lineage.fleet.schema import boots, crashes, hosts, tokens
-from kexec_lineage.fleet.store import Counts, Store, TokenInfo, open_store
+from kexec_lineage.fleet.store import (
+    HostRecord,
+    Store,
+    Stored,
+    TokenInfo,
+    _alembic_config,
+    crash_row,
+    database_url,
+    open_store,
+)
 from kexec_lineage.model.boot import Boot, Evidence
 from kexec_lineage.model.crash import Crash
 from kexec_lineage.model.text import from_kernel
+from kexec_lineage.model.wire import BootRecord, CrashRecord, fingerprint
 from tests.fleet.conftest import PostgresServer, free_port
 
 KHO = Evidence("kho", True, "7.1.0", 3, "prev-0003", "exec from 7.1.0 (count 3)")
@@ -52,7 +63,7 @@ def test_migrations_are_idempotent(db_url: str) -> None:
     try:
         with again.engine.connect() as connection:
             version = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
-            assert version.scalars().all() == ["0001"]
+            assert version.scalars().all() == ["0002"]
             assert set(sa.inspect(connection).get_table_names()) == {
                 "alembic_version",
                 "boots",
@@ -65,10 +76,45 @@ def test_migrations_are_idempotent(db_url: str) -> None:
         again.dispose()
 
 
+def test_a_database_from_before_the_crash_flags_keeps_its_crashes(db_url: str) -> None:
+    """0001 -> 0002: stored crashes stay, with the flags of a crash that has neither."""
+    engine = sa.create_engine(database_url(db_url))
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0001")
+        connection.execute(
+            hosts.insert(), [{"id": 1, "name": "web-1", "first_seen": 0.0, "last_seen": 0.0}]
+        )
+        old = {
+            k: v
+            for k, v in crash_row(
+                CrashRecord("web-1", "b-1", panic()), (1, "b-1", "f" * 64), 0.0
+            ).items()
+            if k not in ("corrupted_reason", "suppressed")
+        }
+        connection.execute(sa.table("crashes", *(sa.column(k) for k in old)).insert(), [old])
+    engine.dispose()
+    store = open_store(db_url)
+    try:
+        (row,) = rows(store, crashes)
+        assert (row["title"], row["corrupted_reason"], row["suppressed"]) == (
+            panic().title,
+            "",
+            False,
+        )
+        flagged = Crash("BUG: x", corrupted=True, corrupted_reason="no frames", suppressed=True)
+        store.ingest_crashes([CrashRecord("web-1", "b-1", flagged)])
+        stored = {
+            r["title"]: (r["corrupted_reason"], r["suppressed"]) for r in rows(store, crashes)
+        }
+        assert stored["BUG: x"] == ("no frames", True)
+    finally:
+        store.dispose()
+
+
 def test_new_boot_is_inserted_and_read_back_whole(store: Store) -> None:
     boot = kexec_boot("b-0004", KHO, CMDLINE, machine_id="m" * 32)
     boot = Boot.from_dict(boot.as_dict() | {"disagreements": ["kho and cmdline differ"]})
-    assert store.ingest_boots([BootRecord(boot, 1.5e9, 2.5)]) == Counts(inserted=1)
+    assert store.ingest_boots([BootRecord(boot, 1.5e9, 2.5)]) == Stored(inserted=1)
     assert store.chain("web-1") == [boot]
     (row,) = rows(store, boots)
     assert (row["started_at"], row["hours"]) == (1.5e9, 2.5)
@@ -87,29 +133,29 @@ def test_acknowledged_batch_is_visible_to_another_connection(db_url: str, store:
 
 def test_same_boot_sent_twice_is_stored_once(store: Store) -> None:
     record = BootRecord(kexec_boot("b-0004", KHO))
-    assert store.ingest_boots([record]) == Counts(inserted=1)
-    assert store.ingest_boots([record]) == Counts(unchanged=1)
+    assert store.ingest_boots([record]) == Stored(inserted=1)
+    assert store.ingest_boots([record]) == Stored(unchanged=1)
     assert len(rows(store, boots)) == 1
     assert len(rows(store, hosts)) == 1
 
 
 def test_same_boot_twice_in_one_batch_is_stored_once(store: Store) -> None:
     record = BootRecord(kexec_boot("b-0004", KHO))
-    assert store.ingest_boots([record, record]) == Counts(inserted=1, unchanged=1)
+    assert store.ingest_boots([record, record]) == Stored(inserted=1, unchanged=1)
     assert len(rows(store, boots)) == 1
 
 
 def test_same_boot_id_on_two_hosts_is_two_boots(store: Store) -> None:
     web1 = kexec_boot("b-0004")
     web2 = Boot.from_dict(web1.as_dict() | {"host": "web-2"})
-    assert store.ingest_boots([BootRecord(web1), BootRecord(web2)]) == Counts(inserted=2)
+    assert store.ingest_boots([BootRecord(web1), BootRecord(web2)]) == Stored(inserted=2)
     assert store.chain("web-2") == [web2]
 
 
 def test_richer_report_enriches_the_stored_boot(store: Store) -> None:
     store.ingest_boots([BootRecord(kexec_boot("b-0004", PSTORE, previous_release=None))])
     richer = kexec_boot("b-0004", KHO, CMDLINE, machine_id="m-1", release="7.1.3")
-    assert store.ingest_boots([BootRecord(richer)]) == Counts(updated=1)
+    assert store.ingest_boots([BootRecord(richer)]) == Stored(updated=1)
     (stored,) = store.chain("web-1")
     # The report with more evidence decides; evidence is united.
     assert (stored.release, stored.previous_release, stored.machine_id) == ("7.1.3", "7.1.0", "m-1")
@@ -122,7 +168,7 @@ def test_poorer_report_only_fills_what_is_missing(store: Store) -> None:
     poorer = kexec_boot(
         "b-0004", LEDGER, release="6.0", kexec_count=9, previous_boot_id="prev-0003", machine_id="m"
     )
-    assert store.ingest_boots([BootRecord(poorer)]) == Counts(updated=1)
+    assert store.ingest_boots([BootRecord(poorer)]) == Stored(updated=1)
     (stored,) = store.chain("web-1")
     assert (stored.release, stored.kexec_count) == ("7.1.2", 3)
     assert (stored.previous_boot_id, stored.machine_id) == ("prev-0003", "m")
@@ -132,7 +178,7 @@ def test_poorer_report_only_fills_what_is_missing(store: Store) -> None:
 def test_poorer_report_with_nothing_new_is_unchanged(store: Store) -> None:
     store.ingest_boots([BootRecord(kexec_boot("b-0004", KHO, CMDLINE))])
     poorer = BootRecord(kexec_boot("b-0004", KHO, release="6.0"))
-    assert store.ingest_boots([poorer]) == Counts(unchanged=1)
+    assert store.ingest_boots([poorer]) == Stored(unchanged=1)
     assert store.chain("web-1")[0].release == "7.1.2"
 
 
@@ -140,16 +186,16 @@ def test_disagreements_are_united(store: Store) -> None:
     first = kexec_boot("b-0004", KHO, disagreements=["a"])
     second = kexec_boot("b-0004", KHO, disagreements=["b", "a"])
     store.ingest_boots([BootRecord(first)])
-    assert store.ingest_boots([BootRecord(second)]) == Counts(updated=1)
+    assert store.ingest_boots([BootRecord(second)]) == Stored(updated=1)
     assert store.chain("web-1")[0].disagreements == ("a", "b")
 
 
 def test_uptime_is_updated_and_kept(store: Store) -> None:
     boot = kexec_boot("b-0004", KHO)
     store.ingest_boots([BootRecord(boot, started_at=1.7e9, hours=1.0)])
-    assert store.ingest_boots([BootRecord(boot, hours=5.0)]) == Counts(updated=1)
-    assert store.ingest_boots([BootRecord(boot)]) == Counts(unchanged=1)
-    assert store.ingest_boots([BootRecord(boot, hours=5.0)]) == Counts(unchanged=1)
+    assert store.ingest_boots([BootRecord(boot, hours=5.0)]) == Stored(updated=1)
+    assert store.ingest_boots([BootRecord(boot)]) == Stored(unchanged=1)
+    assert store.ingest_boots([BootRecord(boot, hours=5.0)]) == Stored(unchanged=1)
     (row,) = rows(store, boots)
     assert (row["started_at"], row["hours"]) == (1.7e9, 5.0)
 
@@ -198,13 +244,13 @@ def test_any_report_sent_again_changes_nothing(store: Store, sent: list[Boot]) -
     for field in ("previous_release", "previous_boot_id", "machine_id"):
         if any(getattr(b, field) for b in sent):
             assert getattr(stored, field) is not None
-    assert store.ingest_boots([BootRecord(b) for b in sent]) == Counts(unchanged=len(sent))
+    assert store.ingest_boots([BootRecord(b) for b in sent]) == Stored(unchanged=len(sent))
 
 
 def test_same_crash_sent_twice_is_stored_once(store: Store) -> None:
     record = CrashRecord("web-1", "b-0004", panic(), "pstore:panic", "7.1.2")
-    assert store.ingest_crashes([record]) == Counts(inserted=1)
-    assert store.ingest_crashes([record, record]) == Counts(unchanged=2)
+    assert store.ingest_crashes([record]) == Stored(inserted=1)
+    assert store.ingest_crashes([record, record]) == Stored(unchanged=2)
     (row,) = rows(store, crashes)
     assert row["fingerprint"] == fingerprint(record.crash)
     assert (row["source"], row["release"], row["panicked"]) == ("pstore:panic", "7.1.2", True)
@@ -212,16 +258,16 @@ def test_same_crash_sent_twice_is_stored_once(store: Store) -> None:
 
 def test_same_crash_twice_in_one_batch_is_stored_once(store: Store) -> None:
     record = CrashRecord("web-1", "b-0004", panic())
-    assert store.ingest_crashes([record, record]) == Counts(inserted=1, unchanged=1)
+    assert store.ingest_crashes([record, record]) == Stored(inserted=1, unchanged=1)
     assert len(rows(store, crashes)) == 1
 
 
 def test_crash_dedup_is_by_fingerprint_not_by_metadata(store: Store) -> None:
     store.ingest_crashes([CrashRecord("web-1", "b-0004", panic(), "console")])
     relabelled = CrashRecord("web-1", "b-0004", panic(), "pstore:panic", "7.1.2")
-    assert store.ingest_crashes([relabelled]) == Counts(unchanged=1)
+    assert store.ingest_crashes([relabelled]) == Stored(unchanged=1)
     other_report = CrashRecord("web-1", "b-0004", panic(report="another trace"))
-    assert store.ingest_crashes([other_report]) == Counts(inserted=1)
+    assert store.ingest_crashes([other_report]) == Stored(inserted=1)
     assert len(rows(store, crashes)) == 2
 
 
@@ -231,8 +277,45 @@ def test_same_crash_in_another_boot_or_host_is_another_crash(store: Store) -> No
         CrashRecord("web-1", "b-0005", panic()),
         CrashRecord("web-2", "b-0004", panic()),
     ]
-    assert store.ingest_crashes(batch) == Counts(inserted=3)
-    assert store.ingest_crashes(batch) == Counts(unchanged=3)
+    assert store.ingest_crashes(batch) == Stored(inserted=3)
+    assert store.ingest_crashes(batch) == Stored(unchanged=3)
+
+
+def test_bulk_load_stores_hosts_with_their_class_boots_and_crashes_in_batches(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("kexec_lineage.fleet.store._LOAD_BATCH", 2)  # batches end midway
+    loaded = [HostRecord("web-1", "x86", "eu", 10.0, 20.0), HostRecord("db-1", None, None, 5, 6)]
+    chain = [kexec_boot(f"b-000{n}", KHO, kexec_count=n) for n in range(1, 6)]
+    crashed = [CrashRecord("web-1", b.boot_id, panic(report=b.boot_id)) for b in chain[1:4]]
+    # In any order: a crash may come before its boot.
+    records: list[BootRecord | CrashRecord] = [
+        crashed[0],
+        *(BootRecord(b, 12.0 + n, 1.5) for n, b in enumerate(chain)),
+    ]
+    store.load(loaded, [*records, *crashed[1:]], now=30.0)
+    assert [
+        (r["name"], r["platform"], r["region"], r["first_seen"], r["last_seen"])
+        for r in rows(store, hosts)
+    ] == [("web-1", "x86", "eu", 10.0, 20.0), ("db-1", None, None, 5.0, 6.0)]
+    assert store.chain("web-1") == chain
+    assert {(r["started_at"], r["hours"], r["received_at"]) for r in rows(store, boots)} == {
+        (12.0 + n, 1.5, 30.0) for n in range(5)
+    }
+    assert sorted((r["boot_id"], r["fingerprint"]) for r in rows(store, crashes)) == [
+        (c.boot_id, c.fingerprint) for c in crashed
+    ]
+
+
+def test_bulk_load_refuses_a_stored_host_and_a_record_of_a_host_not_loaded(store: Store) -> None:
+    store.ingest_boots([BootRecord(kexec_boot())])
+    with pytest.raises(InputError) as refused:
+        store.load([HostRecord("web-1", None, None, 0, 0)], [])
+    assert str(refused.value) == "the database holds host web-1 already: simulate into a new one"
+    with pytest.raises(InputError) as stray:
+        store.load([HostRecord("web-2", None, None, 0, 0)], [BootRecord(kexec_boot(host="web-3"))])
+    assert str(stray.value) == "a record of host web-3, which is not among the hosts loaded"
+    assert [r["boot_id"] for r in rows(store, boots)] == ["b-0004"]
 
 
 def test_refused_boot_batch_leaves_nothing_behind(store: Store) -> None:
@@ -319,7 +402,7 @@ def test_transitions_count_boots_and_crashes(store: Store) -> None:
     )
     figures = {
         (t["previous_release"], t["release"]): (t["boots"], t["crashes"])
-        for t in store.transitions()
+        for t in transition_rows(store)
     }
     assert figures == {
         (None, "7.1.0"): (1, 0),
@@ -327,12 +410,14 @@ def test_transitions_count_boots_and_crashes(store: Store) -> None:
         ("7.1.2", "7.1.3"): (1, 1),
     }
     # One release's transitions, as the dashboard's transition page asks for them.
-    assert store.transitions("7.1.2") == [t for t in store.transitions() if t["release"] == "7.1.2"]
-    assert store.transitions("7.9.9") == []
+    assert transition_rows(store, "7.1.2") == [
+        t for t in transition_rows(store) if t["release"] == "7.1.2"
+    ]
+    assert transition_rows(store, "7.9.9") == []
 
 
 def test_transitions_of_an_empty_store(store: Store) -> None:
-    assert store.transitions() == []
+    assert transition_rows(store) == []
 
 
 def test_transitions_order_is_the_same_on_both_databases(
@@ -345,7 +430,7 @@ def test_transitions_order_is_the_same_on_both_databases(
             BootRecord(Boot("a", "a2", "7.1.2", "kexec", "6.9", 1)),
         ]
     )
-    assert [t["previous_release"] for t in store.transitions()] == [None, "6.9", "7.1.0"]
+    assert [t["previous_release"] for t in transition_rows(store)] == [None, "6.9", "7.1.0"]
 
 
 def test_tokens_are_stored_as_digests_only(store: Store) -> None:
@@ -441,7 +526,7 @@ def test_first_records_of_a_new_host_racing_another_batch_are_stored(store: Stor
         # Another request's transaction has created the host and not committed yet.
         transaction = other.begin()
         other.execute(hosts.insert(), [{"name": "web-1", "first_seen": 1.0, "last_seen": 1.0}])
-        results: list[Counts | BaseException] = []
+        results: list[Stored | BaseException] = []
 
         def ingest() -> None:
             try:
@@ -457,7 +542,7 @@ def test_first_records_of_a_new_host_racing_another_batch_are_stored(store: Stor
     (result,) = results
     if isinstance(result, BaseException):
         raise result
-    assert result == Counts(inserted=1)
+    assert result == Stored(inserted=1)
 
 
 def test_kernel_text_that_is_not_utf8_is_stored_or_refused_as_store_error(store: Store) -> None:
@@ -466,4 +551,4 @@ def test_kernel_text_that_is_not_utf8_is_stored_or_refused_as_store_error(store:
         counts = store.ingest_boots([BootRecord(Boot("web-1", "b-0001", release, "cold"))])
     except StoreError:
         return
-    assert counts == Counts(inserted=1)
+    assert counts == Stored(inserted=1)

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kexec_lineage.abi.kho_boot import Handoff, Kernel, boot
+from kexec_lineage.abi.kho_boot import Kernel, KhoImage, boot
 from kexec_lineage.abi.kho_fdt import parse_root
 
 
@@ -54,7 +54,7 @@ class Tree:
         if uptime is not None:
             (self.root / "proc/uptime").write_text(f"{uptime:.2f} {uptime * 3.5:.2f}\n")
 
-    def kho_boot(self, incoming: Handoff | None, kho: str = "kho-v3") -> Handoff | None:
+    def kho_boot(self, incoming: KhoImage | None, kho: str = "kho-v3") -> KhoImage | None:
         """Boot this release through the KHO model: its kmsg and debugfs as the kernel
         would leave them. Returns what it hands on."""
         result = boot(Kernel(self.release, kho), incoming)
@@ -74,7 +74,7 @@ class Tree:
                 *result.lines,
             ]
         )
-        return result.handoff
+        return result.image
 
     def kmsg(self, lines: list[str]) -> None:
         """/dev/kmsg as a saved copy of its records."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kexec_lineage.abi.kho_boot import Handoff, Kernel, boot
+from kexec_lineage.abi.kho_boot import Kernel, KhoImage, boot
 
 BANNER = "Linux version {release} (builder@example.org) (gcc (Debian 12.2.0-14) 12.2.0) #1 SMP"
 
@@ -17,12 +17,12 @@ def console(lines: list[str], start: float = 0.0) -> bytes:
 def kernel_boot(
     release: str,
     cmdline: str = "console=ttyS0 root=/dev/vda",
-    incoming: Handoff | None = None,
+    incoming: KhoImage | None = None,
     *,
     kho: str | None = "kho-v3",
     body: tuple[str, ...] = ("Calibrating delay loop... 5187.80 BogoMIPS",),
     ending: tuple[str, ...] = ("kexec_core: Starting new kernel",),
-) -> tuple[list[str], Handoff | None]:
+) -> tuple[list[str], KhoImage | None]:
     """One boot's messages, the KHO lines coming from the kernel model."""
     result = boot(Kernel(release, kho), incoming)
     lines = [
@@ -33,4 +33,4 @@ def kernel_boot(
         *body,
         *ending,
     ]
-    return lines, result.handoff
+    return lines, result.image

@@ -14,12 +14,12 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, sync_playwright
 
-from kexec_lineage.fleet.records import BootRecord, CrashRecord
 from kexec_lineage.fleet.store import open_store
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.crash import Crash
+from kexec_lineage.model.wire import BootRecord, CrashRecord
+from kexec_lineage.sim.database import write_db
 from kexec_lineage.sim.fleet import simulate
-from kexec_lineage.sim.writers import write_db
 from tests.collector import Collector, kexec_lineage
 from tests.conftest import REPO
 

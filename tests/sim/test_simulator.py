@@ -12,24 +12,18 @@ import numpy as np
 import pytest
 
 from kexec_lineage.cli.main import main
-from kexec_lineage.fleet.counts import (
-    COLD,
-    UNKNOWN,
-    CountRow,
-    TitleRow,
-    count_rows,
-    depth_bucket,
-    title_rows,
-)
+from kexec_lineage.fleet.count_queries import count_rows, title_rows
+from kexec_lineage.fleet.count_table import COLD, UNKNOWN, CountRow, TitleRow, depth_bucket
 from kexec_lineage.fleet.store import open_store
 from kexec_lineage.logs.boots import split_boots
 from kexec_lineage.logs.console import console_line, from_console
 from kexec_lineage.logs.crash_report import parse_crashes
 from kexec_lineage.model.release import release_key
+from kexec_lineage.sim.console_logs import write_logs
 from kexec_lineage.sim.crashes import BUGS, NOISE, PANIC_TITLE, report_lines
+from kexec_lineage.sim.database import write_db
 from kexec_lineage.sim.fleet import Fleet, simulate
 from kexec_lineage.sim.scenario import CALENDAR, PLATFORMS
-from kexec_lineage.sim.writers import write_db, write_logs
 from tests.collector import kexec_lineage
 
 Transitions = Counter[tuple[str, str, str, int, str]]

@@ -250,7 +250,7 @@ def test_kernel_model_matches_the_real_kernel(
     compatible = {k.release: k.kho_compatible for k in (kho.older, kho.newer)}
     before: KhoBoot | None = None
     for b, kernel in enumerate(played.kernels):
-        incoming = before.handoff if before and b and played.file_load(b) else None
+        incoming = before.image if before and b and played.file_load(b) else None
         predicted = boot(ModelKernel(kernel.release, compatible.get(kernel.release)), incoming)
         assert list(predicted.lines) == played.kho_lines(b), f"boot {b}"
         handed_on = played.debugfs(b, METADATA.format("out"))

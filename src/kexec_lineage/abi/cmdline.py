@@ -20,16 +20,15 @@ environment. Words are split as the kernel's ``next_arg()`` splits them
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from kexec_lineage.errors import EncodeError
+from kexec_lineage.model.lineage import LineageParams
 
 __all__ = (
     "BOOT_PARAM",
     "COUNT_PARAM",
     "PREFIX",
     "PREV_PARAM",
-    "LineageParams",
     "format_params",
     "kho_param",
     "parse_params",
@@ -48,25 +47,6 @@ _WORD_RE = re.compile(r'(?:"[^"]*"?|[^\s"]+)+')
 _BOOT_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _RELEASE_RE = re.compile(r"[!#-~]{1,64}")  # printable ASCII but space and quote
 _U32_MAX = 0xFFFF_FFFF
-
-
-@dataclass(frozen=True, slots=True)
-class LineageParams:
-    """Our parameters as found on one command line.
-
-    A field is ``None`` where the parameter is absent or its value is not
-    valid; ``problems`` says which values were dropped and why.
-    """
-
-    prev: str | None = None
-    count: int | None = None
-    boot: str | None = None
-    problems: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def present(self) -> bool:
-        """Whether any valid parameter was found."""
-        return (self.prev, self.count, self.boot) != (None, None, None)
 
 
 def raw_words(cmdline: str) -> list[str]:

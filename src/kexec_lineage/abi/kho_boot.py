@@ -39,7 +39,7 @@ from kexec_lineage.errors import FdtInvalid, MetadataError
 from kexec_lineage.model.handover import Handover
 from kexec_lineage.model.text import from_kernel, to_kernel
 
-__all__ = ("Handoff", "Kernel", "KhoBoot", "boot", "kexec_chain", "read_metadata")
+__all__ = ("Kernel", "KhoBoot", "KhoImage", "boot", "kexec_chain", "read_metadata")
 
 _U32_MASK = 0xFFFF_FFFF
 # Physical addresses for the state a modelled kernel leaves behind; any
@@ -76,8 +76,9 @@ class Kernel:
 
 
 @dataclass(frozen=True, slots=True)
-class Handoff:
-    """KHO state in memory when a kernel kexecs: the root FDT and the blobs it points at."""
+class KhoImage:
+    """The KHO image a kernel leaves in memory when it kexecs: the root FDT and the blobs
+    its nodes point at (what :class:`~kexec_lineage.model.handover.Handover` travels in)."""
 
     fdt: bytes
     memory: Mapping[int, bytes] = field(default_factory=dict)
@@ -101,10 +102,10 @@ class KhoBoot:
     #: the record it hands on (``None``: no kexec-metadata in this kernel).
     handed_on: Handover | None
     #: the state a ``kexec -s`` from this kernel passes on.
-    handoff: Handoff | None
+    image: KhoImage | None
 
 
-def read_metadata(view: FdtView, state: Handoff) -> tuple[tuple[str, ...], Handover | None]:
+def read_metadata(view: FdtView, state: KhoImage) -> tuple[tuple[str, ...], Handover | None]:
     """``kho_in_kexec_metadata()``: the lines it logs and the record it accepts."""
     name = kexec_metadata.NODE_NAME
     node = view.subnode(name)
@@ -125,7 +126,7 @@ def read_metadata(view: FdtView, state: Handoff) -> tuple[tuple[str, ...], Hando
     return (handover.kernel_line,), handover
 
 
-def _populate(kernel_kho: str, state: Handoff) -> tuple[list[str], FdtView | None]:
+def _populate(kernel_kho: str, state: KhoImage) -> tuple[list[str], FdtView | None]:
     # kho_populate(): the early checks that decide between a KHO boot and
     # "disabling KHO revival" (cold-boot behaviour).
     lines: list[str] = []
@@ -169,7 +170,7 @@ def _debugfs_warnings(view: FdtView) -> list[str]:
 
 def boot(
     kernel: Kernel,
-    incoming: Handoff | None,
+    incoming: KhoImage | None,
     *,
     crash_kernel: bool = False,
     byteorder: ByteOrder = sys.byteorder,
@@ -205,7 +206,7 @@ def boot(
         if view is not None and kernel.debugfs:
             lines.extend(_debugfs_warnings(view))
     fdt = build_root(kernel.kho, _MEMORY_MAP_PHYS, children, byteorder)
-    return KhoBoot(tuple(lines), received, handed_on, Handoff(fdt, memory, byteorder=byteorder))
+    return KhoBoot(tuple(lines), received, handed_on, KhoImage(fdt, memory, byteorder=byteorder))
 
 
 def kexec_chain(kernels: Iterable[Kernel], *, file_load: bool = True) -> list[KhoBoot]:
@@ -215,8 +216,8 @@ def kexec_chain(kernels: Iterable[Kernel], *, file_load: bool = True) -> list[Kh
         carries KHO state; with ``kexec_load`` every boot looks cold to KHO.
     """
     boots: list[KhoBoot] = []
-    state: Handoff | None = None
+    state: KhoImage | None = None
     for kernel in kernels:
         boots.append(result := boot(kernel, state))
-        state = result.handoff if file_load else None
+        state = result.image if file_load else None
     return boots

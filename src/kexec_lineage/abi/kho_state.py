@@ -42,7 +42,7 @@ class KhoState:
     blob_sizes: Mapping[str, int] = field(default_factory=dict)
     byteorder: ByteOrder = sys.byteorder
 
-    def to_json(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; the metadata keys are ``None`` where there is no blob."""
         out: dict[str, Any] = {
             "version": self.handover.version if self.handover else None,

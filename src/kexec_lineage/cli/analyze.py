@@ -34,7 +34,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 def analyze_store(store: Store) -> Analysis:
     """Count in the database, then run the statistics; timings on stderr."""
     from kexec_lineage.fleet.analysis import analyze
-    from kexec_lineage.fleet.counts import count_rows, title_rows
+    from kexec_lineage.fleet.count_queries import count_rows, title_rows
 
     start = time.perf_counter()
     counts, titles = count_rows(store), title_rows(store)
@@ -111,7 +111,7 @@ def render(result: Analysis, naive_rows: int = 8) -> str:
 def run(args: argparse.Namespace) -> int:
     result = analyze_store(open_db(args))
     if args.json:
-        print_json(result.to_json())
+        print_json(result.as_dict())
     else:
         print(render(result))
     return 0

@@ -34,17 +34,8 @@ def run(args: argparse.Namespace) -> int:
                     "boot": boot,
                     "release": scanned.boots[boot].release,
                     "boot_id": scanned.boots[boot].boot_id,
-                    "offset": crash.offset,
-                    "end": crash.end,
-                    "title": crash.title,
-                    "alt_titles": list(crash.alt_titles),
-                    "type": crash.type,
-                    "frame": crash.frame,
-                    "corrupted": crash.corrupted,
-                    "panicked": crash.panicked,
-                    "suppressed": crash.suppressed,
-                    "report": crash.report,
                 }
+                | crash.as_dict()
             )
     if args.json:
         print_json(rows)

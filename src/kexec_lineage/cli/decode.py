@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             source, state = "kexec-metadata", _decode_blob(data, byteorder, path)
     if args.json:
-        out = {"source": source, "path": str(path), **state.to_json()}
+        out = {"source": source, "path": str(path), **state.as_dict()}
         if memory is not None:
             out[memory.name] = [{"address": a, "size": n} for a, n in memory.regions]
         print_json(out)

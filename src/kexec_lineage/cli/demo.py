@@ -34,8 +34,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from kexec_lineage.cli.analyze import analyze_store, render
     from kexec_lineage.fleet.store import open_store
+    from kexec_lineage.sim.database import write_db
     from kexec_lineage.sim.fleet import simulate
-    from kexec_lineage.sim.writers import write_db
 
     if args.hosts < 1 or args.days < 1:
         raise InputError("--hosts and --days must be at least 1")

@@ -8,8 +8,8 @@ from typing import Any
 
 from kexec_lineage.cli.fleetdb import add_db_argument, open_db
 from kexec_lineage.cli.progress import Progress
-from kexec_lineage.host.files import MAX_LOG_SIZE, expand_paths, read_bytes
-from kexec_lineage.logs.sources import FORMATS, read_logs
+from kexec_lineage.host.files import expand_paths
+from kexec_lineage.logs.sources import FORMATS
 
 __all__ = ("register", "run")
 
@@ -33,19 +33,15 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kexec_lineage.fleet.ingest import records_from_log
-    from kexec_lineage.logs.scan import scan
+    from kexec_lineage.fleet.ingest import Ingested, ingest_files
 
     store = open_db(args)
     paths = expand_paths(args.files)
     progress = Progress(len(paths), "ingest files")
-    boots = crashes = 0
-    for done, path in enumerate(paths, 1):
-        for log in read_logs([(str(path), read_bytes(path, MAX_LOG_SIZE))], args.format):
-            host = log.host or args.host or path.stem
-            boot_records, crash_records = records_from_log(scan(log), host)
-            boots += store.ingest_boots(boot_records).inserted
-            crashes += store.ingest_crashes(crash_records).inserted
-        progress.update(done, f"{boots} new boots, {crashes} new crashes")
-    print(f"ingested {len(paths)} files: {boots} new boots, {crashes} new crashes")
+
+    def show(done: Ingested) -> None:
+        progress.update(done.files, f"{done.boots} new boots, {done.crashes} new crashes")
+
+    done = ingest_files(store, paths, args.format, args.host, show)
+    print(f"ingested {len(paths)} files: {done.boots} new boots, {done.crashes} new crashes")
     return 0

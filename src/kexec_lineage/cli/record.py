@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(
             {
                 "boot": result.boot.as_dict(),
-                "crashes": list(result.crashes),
+                "crashes": [c.as_dict() for c in result.crashes],
                 "recorded": result.recorded,
                 "problems": list(result.problems),
             }
@@ -45,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
         verb = "recorded" if result.recorded else "already recorded"
         print(f"{verb} boot {boot.boot_id}: {boot.how} {boot.release} (count {boot.kexec_count})")
         for crash in result.crashes:
-            print(f"previous boot {crash['boot_id']} crashed: {crash['title']}")
+            print(f"previous boot {crash.boot_id} crashed: {crash.crash.title}")
     return 0

@@ -45,8 +45,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        from kexec_lineage.sim.console_logs import write_logs
+        from kexec_lineage.sim.database import write_db
         from kexec_lineage.sim.fleet import simulate
-        from kexec_lineage.sim.writers import write_db, write_logs
     except ImportError as exc:
         raise missing_extra(exc, "simulate") from None
 

@@ -4,7 +4,7 @@ Analysis
 
 Which transition (previous release -> release), which range of predecessor
 versions and which chain depth raise crash rates, from the count tables of
-:mod:`kexec_lineage.fleet.counts` (whichever engine made them).
+:mod:`kexec_lineage.fleet.count_table` (whichever engine made them).
 
 Rates are crashed boots per boot-hour (per boot where hours are unknown). For
 every release the predecessors are compared with the exact stratified test of
@@ -31,10 +31,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from kexec_lineage.fleet.counts import COLD, UNKNOWN, CountRow, TitleRow
+from kexec_lineage.fleet.count_table import COLD, UNKNOWN, CountRow, TitleRow
 from kexec_lineage.fleet.stats import (
     Stratum,
-    bh,
+    benjamini_hochberg,
     clopper_pearson,
     depth_trend,
     gamma_prior,
@@ -61,9 +61,9 @@ _MIN_CRASHED = 3
 # Titles need this many crashed boots after kexec to be called kexec-only.
 _MIN_TITLE_BOOTS = 3
 
-Stratum_key = tuple[str, str, int]  # platform, region, depth bucket
+StratumKey = tuple[str, str, int]  # platform, region, depth bucket
 # stratum -> [crashed boots, boots, boot-hours]
-Cell = dict[Stratum_key, list[float]]
+Cell = dict[StratumKey, list[float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,7 @@ class Analysis:
     crashed_boots: int
     notes: tuple[str, ...] = field(default=())
 
-    def to_json(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         """JSON-ready; infinities as ``null``."""
         out: dict[str, Any] = _finite(asdict(self))
         return out
@@ -145,7 +145,7 @@ def hours_known(rows: Sequence[CountRow]) -> bool:
 def _strata(exposed: Cell, others: Iterable[Cell], hours: bool) -> list[Stratum]:
     """Per stratum: crashed boots and exposure of ``exposed`` against all ``others``."""
     at = 2 if hours else 1
-    strata: dict[Stratum_key, list[float]] = defaultdict(lambda: [0, 0.0, 0, 0.0])
+    strata: dict[StratumKey, list[float]] = defaultdict(lambda: [0, 0.0, 0, 0.0])
     for key, cell in exposed.items():
         strata[key][0] += cell[0]
         strata[key][1] += cell[at]
@@ -422,7 +422,9 @@ def analyze(counts: Sequence[CountRow], titles: Sequence[TitleRow]) -> Analysis:
     candidates = [c for r, cells in by_release.items() if (c := _best_range(r, cells, hours))]
     depth = _depth(counts, hours)
     naive = _naive(counts, hours)
-    qs = bh([c.p for c in candidates] + [d[3] for d in depth] + [n[4] for n in naive])
+    qs = benjamini_hochberg(
+        [c.p for c in candidates] + [d[3] for d in depth] + [n[4] for n in naive]
+    )
     for candidate, q in zip(candidates, qs, strict=False):
         candidate.q = q
     depth_q = qs[len(candidates) : len(candidates) + len(depth)]

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 __all__ = ("boots", "crashes", "hosts", "metadata", "tokens")
@@ -73,6 +74,8 @@ crashes = Table(
     Column("type", String(64), nullable=False),
     Column("frame", String(256), nullable=False),
     Column("corrupted", Boolean, nullable=False),
+    Column("corrupted_reason", String(1024), nullable=False, server_default=""),
+    Column("suppressed", Boolean, nullable=False, server_default=false()),
     Column("panicked", Boolean, nullable=False),
     Column("source", String(64), nullable=False),
     Column("release", String(64)),

@@ -3,7 +3,7 @@ Spark
 -----
 
 For fleets that outgrow one database server: the fleet exported to Parquet,
-and the count tables of :mod:`kexec_lineage.fleet.counts` computed from it by
+and the count tables of :mod:`kexec_lineage.fleet.count_table` computed from it by
 a PySpark job, so that :func:`kexec_lineage.fleet.analysis.analyze` runs
 unchanged on either. The job follows the SQL rule for rule; a test keeps the
 two equal on a real SQLite store.
@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from kexec_lineage.errors import InputError
-from kexec_lineage.fleet.counts import COLD, DEPTH_BUCKETS, UNKNOWN, CountRow, TitleRow
+from kexec_lineage.fleet.count_table import COLD, DEPTH_BUCKETS, UNKNOWN, CountRow, TitleRow
 from kexec_lineage.fleet.schema import boots, crashes, hosts
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def _read(session: SparkSession, directory: str | os.PathLike[str], table: sa.Ta
     return session.read.parquet(str(path))
 
 
-# The rules below are those of kexec_lineage.fleet.counts, in the same words.
+# The rules below are those of kexec_lineage.fleet.count_queries, in the same words.
 
 
 def _predecessor() -> Column:
@@ -251,7 +251,7 @@ def _depth() -> Column:
 
 
 def spark_count_rows(session: SparkSession, directory: str | os.PathLike[str]) -> list[CountRow]:
-    """The count table of :func:`kexec_lineage.fleet.counts.count_rows`, from an
+    """The count table of :func:`kexec_lineage.fleet.count_queries.count_rows`, from an
     export in ``directory``, aggregated by Spark.
 
     :raises InputError: a table of the export is missing.
@@ -282,7 +282,7 @@ def spark_count_rows(session: SparkSession, directory: str | os.PathLike[str]) -
         )
         .agg(
             F.count(F.lit(1)).alias("boots"),
-            # Whole seconds summed as integers, as in fleet.counts: float sums
+            # Whole seconds summed as integers, as in fleet.count_queries: float sums
             # depend on the order of addition, which Spark does not fix.
             F.coalesce(F.sum(F.floor(F.col("hours") * 3600).cast("long")), F.lit(0)).alias(
                 "seconds"
@@ -311,7 +311,7 @@ def spark_count_rows(session: SparkSession, directory: str | os.PathLike[str]) -
 
 
 def spark_title_rows(session: SparkSession, directory: str | os.PathLike[str]) -> list[TitleRow]:
-    """The title table of :func:`kexec_lineage.fleet.counts.title_rows`, from an
+    """The title table of :func:`kexec_lineage.fleet.count_queries.title_rows`, from an
     export in ``directory``, aggregated by Spark.
 
     :raises InputError: a table of the export is missing.

@@ -31,7 +31,7 @@ from scipy import stats
 
 __all__ = (
     "Stratum",
-    "bh",
+    "benjamini_hochberg",
     "clopper_pearson",
     "depth_trend",
     "gamma_prior",
@@ -84,7 +84,7 @@ def mantel_haenszel_rr(strata: Sequence[Stratum]) -> float:
     return numerator / denominator
 
 
-def bh(p_values: Sequence[float]) -> list[float]:
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     """Benjamini-Hochberg q-values, in the order given."""
     if not p_values:
         return []

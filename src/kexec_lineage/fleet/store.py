@@ -28,15 +28,17 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
-from kexec_lineage.errors import StoreError
-from kexec_lineage.fleet.records import BootRecord, CrashRecord, merge_boots
+from kexec_lineage.errors import InputError, StoreError
+from kexec_lineage.fleet.merge import merge_boots
 from kexec_lineage.fleet.schema import boots, crashes, hosts, tokens
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.text import printable
+from kexec_lineage.model.wire import BootRecord, CrashRecord
 
 __all__ = (
-    "Counts",
+    "HostRecord",
     "Store",
+    "Stored",
     "TokenInfo",
     "boot_row",
     "crash_row",
@@ -45,6 +47,7 @@ __all__ = (
 )
 
 TOKEN_KINDS = ("host", "read")
+_LOAD_BATCH = 20_000  # rows per INSERT statement of a bulk load
 
 
 def database_url(target: str) -> str:
@@ -77,12 +80,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class Counts:
-    """What a batch did."""
+class Stored:
+    """What a batch did to the stored records."""
 
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HostRecord:
+    """A host as a bulk load gives it: its class and when it was first and last seen."""
+
+    name: str
+    platform: str | None
+    region: str | None
+    first_seen: float
+    last_seen: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +139,7 @@ class Store:
         connection.execute(hosts.update().where(hosts.c.name.in_(wanted)).values(last_seen=now))
         return found
 
-    def ingest_boots(self, records: Sequence[BootRecord], now: float | None = None) -> Counts:
+    def ingest_boots(self, records: Sequence[BootRecord], now: float | None = None) -> Stored:
         """Store boots, merging into the stored boot where (host, boot_id) exists."""
         now = time.time() if now is None else now
         inserted = updated = unchanged = 0
@@ -165,7 +179,7 @@ class Store:
                     extra.get("hours", old_record.hours),
                 )
                 updated += 1
-        return Counts(inserted, updated, unchanged)
+        return Stored(inserted, updated, unchanged)
 
     def _stored_boots(
         self, connection: Connection, keys: set[tuple[int, str]]
@@ -184,7 +198,7 @@ class Store:
                 )
         return out
 
-    def ingest_crashes(self, records: Sequence[CrashRecord], now: float | None = None) -> Counts:
+    def ingest_crashes(self, records: Sequence[CrashRecord], now: float | None = None) -> Stored:
         """Store crashes; one already stored (same host, boot, fingerprint) is skipped."""
         now = time.time() if now is None else now
         with self.transaction("storing crashes") as connection:
@@ -211,7 +225,72 @@ class Store:
             new = [row for key, row in rows.items() if key not in seen]
             if new:
                 connection.execute(crashes.insert(), new)
-        return Counts(len(new), 0, len(records) - len(new))
+        return Stored(len(new), 0, len(records) - len(new))
+
+    def load(
+        self,
+        new_hosts: Iterable[HostRecord],
+        records: Iterable[BootRecord | CrashRecord],
+        now: float | None = None,
+    ) -> None:
+        """Bulk-load a fleet of new hosts (the simulator's): the hosts in one transaction,
+        then their boots and crashes in another, as plain INSERTs of up to 20,000 rows.
+
+        ``records`` is read once, as it comes, boots and crashes in any order (so that
+        one pass can make both); nothing is merged or deduplicated, every record must be
+        new, of a host in ``new_hosts``.
+
+        :raises InputError: the database holds one of ``new_hosts`` already, or a record
+            is of a host not in ``new_hosts``.
+        :raises StoreError: the database refused them.
+        """
+        now = time.time() if now is None else now
+        new = list(new_hosts)
+        known = sa.select(hosts.c.name, hosts.c.id)
+        with self.transaction("storing loaded hosts") as connection:
+            ids: dict[str, int] = dict(connection.execute(known).all())
+            if taken := next((h.name for h in new if h.name in ids), None):
+                raise InputError(
+                    f"the database holds host {taken} already: simulate into a new one"
+                )
+            if new:
+                connection.execute(
+                    hosts.insert(),
+                    [
+                        {
+                            "name": h.name,
+                            "platform": h.platform,
+                            "region": h.region,
+                            "first_seen": h.first_seen,
+                            "last_seen": h.last_seen,
+                        }
+                        for h in new
+                    ],
+                )
+            ids = dict(connection.execute(known).all())
+        loaded = {h.name for h in new}
+
+        def host_id(name: str) -> int:
+            if name not in loaded:
+                raise InputError(f"a record of host {name}, which is not among the hosts loaded")
+            return ids[name]
+
+        with self.transaction("storing loaded boots and crashes") as connection:
+            rows: dict[sa.Table, list[dict[str, Any]]] = {boots: [], crashes: []}
+            for record in records:
+                if isinstance(record, BootRecord):
+                    table, row = boots, boot_row(record, host_id(record.boot.host), now)
+                else:
+                    key = (host_id(record.host), record.boot_id, record.fingerprint)
+                    table, row = crashes, crash_row(record, key, now)
+                batch = rows[table]
+                batch.append(row)
+                if len(batch) >= _LOAD_BATCH:
+                    connection.execute(table.insert(), batch)
+                    batch.clear()
+            for table, batch in rows.items():
+                if batch:
+                    connection.execute(table.insert(), batch)
 
     def chain(self, host: str) -> list[Boot]:
         """The host's boots in boot order: start time where known, arrival otherwise,
@@ -224,13 +303,6 @@ class Store:
                 .order_by(boots.c.started_at.is_(None), boots.c.started_at, boots.c.id)
             ).mappings()
             return _after_predecessors([_boot_from_row(row) for row in rows])
-
-    def transitions(self, release: str | None = None) -> list[dict[str, Any]]:
-        """Boots and crashes per (predecessor, release), counted in the database; only
-        those into ``release`` where it is given."""
-        from kexec_lineage.fleet.counts import transition_rows  # counts builds on the store
-
-        return transition_rows(self, release)
 
     def create_token(self, kind: str, host: str | None = None) -> str:
         """A new API token; only its SHA-256 digest is stored."""
@@ -310,24 +382,16 @@ def _clean(value: Any) -> Any:
 
 def boot_row(record: BootRecord, host_id: int, now: float) -> dict[str, Any]:
     """The ``boots`` row of ``record`` for host ``host_id``."""
-    boot = record.boot
-    return _clean_row(
-        {
-            "host_id": host_id,
-            "boot_id": boot.boot_id,
-            "release": boot.release,
-            "how": boot.how,
-            "previous_release": boot.previous_release,
-            "kexec_count": boot.kexec_count,
-            "previous_boot_id": boot.previous_boot_id,
-            "machine_id": boot.machine_id,
-            "started_at": record.started_at,
-            "hours": record.hours,
-            "evidence": json.dumps(_clean([e.as_dict() for e in boot.evidence]), sort_keys=True),
-            "disagreements": json.dumps(_clean(list(boot.disagreements))),
-            "received_at": now,
-        }
-    )
+    wire = record.as_dict()
+    del wire["host"]
+    return _clean_row(wire) | {
+        "host_id": host_id,
+        "started_at": record.started_at,
+        "hours": record.hours,
+        "evidence": json.dumps(_clean(wire["evidence"]), sort_keys=True),
+        "disagreements": json.dumps(_clean(wire["disagreements"])),
+        "received_at": now,
+    }
 
 
 def _boot_from_row(row: Any) -> Boot:
@@ -340,24 +404,15 @@ def _boot_from_row(row: Any) -> Boot:
 
 def crash_row(record: CrashRecord, key: tuple[int, str, str], now: float) -> dict[str, Any]:
     """The ``crashes`` row of ``record``; ``key`` is (host id, boot id, fingerprint)."""
-    crash = record.crash
-    return _clean_row(
-        {
-            "host_id": key[0],
-            "boot_id": key[1],
-            "fingerprint": key[2],
-            "title": crash.title,
-            "alt_titles": json.dumps(list(crash.alt_titles)),
-            "type": crash.type,
-            "frame": crash.frame,
-            "corrupted": crash.corrupted,
-            "panicked": crash.panicked,
-            "source": record.source,
-            "release": record.release,
-            "report": crash.report,
-            "received_at": now,
-        }
-    )
+    wire = record.as_dict()
+    del wire["host"]
+    return _clean_row(wire) | {
+        "host_id": key[0],
+        "boot_id": key[1],
+        "fingerprint": key[2],
+        "alt_titles": json.dumps(_clean(wire["alt_titles"])),
+        "received_at": now,
+    }
 
 
 def _alembic_config(connection: Connection) -> Config:

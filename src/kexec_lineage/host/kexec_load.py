@@ -23,9 +23,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from kexec_lineage.abi.cmdline import LineageParams, replace_params, words_without
+from kexec_lineage.abi.cmdline import replace_params, words_without
 from kexec_lineage.errors import InputError
 from kexec_lineage.model.boot import Boot
+from kexec_lineage.model.lineage import LineageParams
 
 __all__ = ("KexecLoad", "build_load", "find_kexec", "run_load")
 

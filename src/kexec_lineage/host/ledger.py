@@ -29,20 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from kexec_lineage.errors import InputError
+from kexec_lineage.host.durable import fsync_dir, make_dirs, write_atomic
 from kexec_lineage.model.boot import Boot
 
 __all__ = ("DEFAULT_STATE_DIR", "Ledger")
 
 #: Relative to the system root.
 DEFAULT_STATE_DIR = Path("var/lib/kexec-lineage")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Ledger:
@@ -57,7 +50,7 @@ class Ledger:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.directory)
             fd = os.open(self.directory / "ledger.lock", os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise InputError(
@@ -147,7 +140,7 @@ class Ledger:
         finally:
             os.close(fd)
         if created:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         return size + len(line)
 
     def _rotate(self) -> None:
@@ -168,16 +161,8 @@ class Ledger:
         start = cold[-1] if cold else 0
         while start < len(lines) - 1 and sum(map(len, lines[start:])) > self.max_bytes // 2:
             start += 1
-        tmp = self.directory / "ledger.jsonl.tmp"
-        body = b"".join(lines[start:])
         try:
-            with tmp.open("wb") as f:
-                f.write(body)
-                f.flush()
-                os.fsync(f.fileno())
-            self.path.replace(self.previous)
-            tmp.replace(self.path)
-            _fsync_dir(self.directory)
+            write_atomic(self.path, b"".join(lines[start:]), previous=self.previous)
         except OSError as exc:
             raise InputError(f"cannot rotate {self.path}: {exc.strerror}") from None
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kexec_lineage.abi import kexec_metadata
-from kexec_lineage.abi.cmdline import LineageParams, parse_params, split_cmdline
+from kexec_lineage.abi.cmdline import parse_params, split_cmdline
 from kexec_lineage.errors import LineageError, MetadataError
 from kexec_lineage.host.files import read_bytes
 from kexec_lineage.host.identity import Identity, read_identity, read_started_at, read_text
@@ -31,31 +31,12 @@ from kexec_lineage.logs.kmsg import from_kmsg
 from kexec_lineage.logs.sources import read_logs
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.crash import Crash
-from kexec_lineage.model.handover import Handover
+from kexec_lineage.model.lineage import KhoEvidence, LineageParams
 
-__all__ = ("KhoEvidence", "Probe", "PstoreDump", "probe", "read_kmsg")
+__all__ = ("Probe", "PstoreDump", "probe", "read_kmsg")
 
 PSTORE = Path("sys/fs/pstore")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class KhoEvidence:
-    """What KHO shows about this boot."""
-
-    #: the kernel has KHO debugfs at all
-    debugfs: bool = False
-    #: ``kho/out`` exists: KHO is on in this kernel
-    active: bool = False
-    #: ``kho/in`` exists: the kernel accepted incoming KHO state
-    incoming: bool = False
-    handover: Handover | None = None
-    #: why the incoming kexec-metadata blob was rejected
-    blob_error: str | None = None
-    #: the kernel's ``KHO:`` lines, without the prefix
-    log_lines: tuple[str, ...] = ()
-    log_exec_from: str | None = None
-    log_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from kexec_lineage.host.probe import Probe, probe
 from kexec_lineage.host.reconcile import reconcile
 from kexec_lineage.host.spool import Spool
 from kexec_lineage.model.boot import Boot
+from kexec_lineage.model.wire import BootRecord, CrashRecord
 
 __all__ = (
     "Recorded",
@@ -56,12 +57,12 @@ class State:
 @dataclass(frozen=True, slots=True)
 class Recorded:
     boot: Boot
-    crashes: tuple[dict[str, Any], ...]
+    crashes: tuple[CrashRecord, ...]
     recorded: bool
     problems: tuple[str, ...]
 
 
-def _harvest(found: Probe, boot: Boot) -> tuple[list[dict[str, Any]], list[str]]:
+def _harvest(found: Probe, boot: Boot) -> tuple[list[CrashRecord], list[str]]:
     """Crash records from pstore dumps not harvested before, and their digests.
 
     A dump belongs to the boot before this one: the last recorded boot, else
@@ -72,18 +73,11 @@ def _harvest(found: Probe, boot: Boot) -> tuple[list[dict[str, Any]], list[str]]
     crashes, digests = [], []
     for dump in found.new_dumps:
         digests.append(dump.digest)
-        for crash in dump.crashes:
-            crashes.append(
-                crash.as_dict()
-                | {
-                    "host": boot.host,
-                    "boot_id": owner_id,
-                    "release": dump.release or (owner.release if owner else None),
-                    "source": f"pstore:{dump.reason}",
-                    "file": dump.origin,
-                    "recorded_by": boot.boot_id,
-                }
-            )
+        release = dump.release or (owner.release if owner else None)
+        crashes += [
+            CrashRecord(boot.host, owner_id or "", crash, f"pstore:{dump.reason}", release)
+            for crash in dump.crashes
+        ]
     return crashes, digests
 
 
@@ -111,7 +105,7 @@ def record(root: Path, state: State) -> Recorded:
         if ended is not None:
             spool.put("boot", ended)
     for crash in crashes:
-        spool.put("crash", crash)
+        spool.put("crash", crash.as_dict())
     now = time.time()
     for digest in digests:
         state.ledger.append({"type": "pstore", "digest": digest, "time": now})
@@ -122,12 +116,7 @@ def record(root: Path, state: State) -> Recorded:
 
 def _timed(boot: Boot, started_at: float | None, uptime: float | None = None) -> dict[str, Any]:
     """The boot as the collector takes it, with its start and uptime in hours where known."""
-    out = boot.as_dict()
-    if started_at is not None:
-        out["started_at"] = started_at
-    if uptime is not None:
-        out["hours"] = uptime / 3600
-    return out
+    return BootRecord(boot, started_at, None if uptime is None else uptime / 3600).as_dict()
 
 
 def _kexec_predecessor(found: Probe, boot: Boot) -> dict[str, Any] | None:

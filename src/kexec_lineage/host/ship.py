@@ -28,10 +28,11 @@ from typing import Any
 
 from kexec_lineage.errors import InputError
 from kexec_lineage.host.spool import Spool
+from kexec_lineage.model.wire import BOOTS_PATH, CRASHES_PATH
 
 __all__ = ("Backoff", "ShipResult", "ship")
 
-_ENDPOINTS = {"boot": ("/v1/boots", "boots"), "crash": ("/v1/crashes", "crashes")}
+_ENDPOINTS = {"boot": (BOOTS_PATH, "boots"), "crash": (CRASHES_PATH, "crashes")}
 _RETRY_STATUSES = (408, 425, 429)
 
 

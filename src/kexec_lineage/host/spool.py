@@ -3,10 +3,11 @@ Spool
 -----
 
 Records waiting to be shipped to the collector: one JSON file each, written
-to a temporary name, fsynced and renamed, so a file in the spool is always
-whole. The spool is bounded: past ``max_files`` the oldest records are
-dropped first (a host whose collector is gone for weeks keeps its newest
-history). File names sort by creation time.
+by :func:`~kexec_lineage.host.durable.write_atomic`, so a file in the spool is
+always whole and, once :meth:`Spool.put` returns, survives a power loss. The
+spool is bounded: past ``max_files`` the oldest records are dropped first (a
+host whose collector is gone for weeks keeps its newest history). File names
+sort by creation time.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kexec_lineage.errors import InputError
+from kexec_lineage.host.durable import make_dirs, write_atomic
 
 __all__ = ("Spool",)
 
@@ -50,14 +52,10 @@ class Spool:
             tag = "-" + hashlib.sha256(key).hexdigest()[:16]
         name = f"{time.time_ns():020d}-{os.getpid()}-{next(_SEQUENCE):04d}-{kind}{tag}.json"
         path = self.directory / name
-        tmp = self.directory / f".{name}.tmp"
+        data = json.dumps({"kind": kind, "record": record}, sort_keys=True).encode()
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with tmp.open("w", encoding="utf-8") as f:
-                json.dump({"kind": kind, "record": record}, f, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(path)
+            make_dirs(self.directory)
+            write_atomic(path, data)
             if tag:
                 for earlier in self.directory.glob(f"*-{kind}{tag}.json"):
                     if earlier.name < name:

@@ -15,11 +15,23 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
-from kexec_lineage.abi.cmdline import LineageParams, parse_params
+from kexec_lineage.abi.cmdline import parse_params
 from kexec_lineage.logs.console import BootMark, ConsoleLog
+from kexec_lineage.model.boot import Boot
+from kexec_lineage.model.lineage import (
+    CMDLINE,
+    KHO_LOG,
+    LOG,
+    KhoEvidence,
+    LineageParams,
+    PreviousLog,
+    Sighting,
+    Weighed,
+    weigh,
+)
 from kexec_lineage.model.text import from_kernel
 
 __all__ = ("ENDINGS", "LogBoot", "boot_index", "split_boots", "uptime_seconds")
@@ -51,11 +63,13 @@ _STAMP_RE = re.compile(rb"\[\s*(\d{1,10})\.(\d{1,9})\]")
 class LogBoot:
     """One boot as a log shows it.
 
-    ``start``/``end`` are offsets in the log's text. ``started`` is ``cold``,
-    ``kexec`` or ``kdump``, with the evidence for it in ``start_evidence``
-    (empty: nothing says kexec, so cold). ``ended`` is ``panic``, ``kdump``
-    (panic, then the crash kernel), ``kexec``, ``reboot``, ``poweroff``,
-    ``halt``, or ``None`` when the log stops or the machine reset silently.
+    ``start``/``end`` are offsets in the log's text. ``ended`` is ``panic``,
+    ``kdump`` (panic, then the crash kernel), ``kexec``, ``reboot``,
+    ``poweroff``, ``halt``, or ``None`` when the log stops or the machine reset
+    silently. ``previous_log`` is the boot before in the same log, as evidence
+    of how this one began. ``started`` is ``cold``, ``kexec`` or ``kdump`` as
+    :func:`kexec_lineage.model.lineage.weigh` judges this evidence, with what
+    says so in ``start_evidence`` (empty: nothing says kexec, so cold).
     """
 
     index: int
@@ -68,8 +82,9 @@ class LogBoot:
     kho_count: int | None
     kho_lines: tuple[str, ...]
     ended: str | None
-    started: str
-    start_evidence: tuple[str, ...]
+    previous_log: PreviousLog | None = None
+    started: str = "cold"
+    start_evidence: tuple[str, ...] = ()
     boot_id: str | None = None
 
     @property
@@ -78,6 +93,31 @@ class LogBoot:
         if self.kho_exec_from is None:
             return None
         return f"KHO: exec from: {self.kho_exec_from} (count {self.kho_count})"
+
+    def sighting(
+        self,
+        host: str,
+        boot_id: str,
+        previous: Boot | None = None,
+        recorded: Mapping[str, str | None] | None = None,
+    ) -> Sighting:
+        """This boot for the lineage rules, as boot ``boot_id`` of ``host``; ``previous``
+        is the boot it followed, ``recorded`` the ids of the boots before it."""
+        return Sighting(
+            host,
+            boot_id,
+            self.release or "unknown",
+            crash_kernel=self.cmdline is not None and "elfcorehdr=" in self.cmdline,
+            kho=KhoEvidence(
+                log_lines=self.kho_lines,
+                log_exec_from=self.kho_exec_from,
+                log_count=self.kho_count,
+            ),
+            params=self.params,
+            previous_log=self.previous_log,
+            previous=previous,
+            recorded={} if recorded is None else recorded,
+        )
 
 
 def _boundaries(log: ConsoleLog) -> list[tuple[int, BootMark | None]]:
@@ -142,6 +182,9 @@ def split_boots(log: ConsoleLog) -> list[LogBoot]:
     text = log.text
     starts = _boundaries(log)
     boots: list[LogBoot] = []
+    # Boot ids the source gave (journal), for the lineage rules' stale-parameter check.
+    recorded: dict[str, str | None] = {}
+    last_id = None
     for index, (start, mark) in enumerate(starts):
         end = starts[index + 1][0] if index + 1 < len(starts) else len(text)
         if start == end and index + 1 < len(starts):
@@ -159,45 +202,49 @@ def split_boots(log: ConsoleLog) -> list[LogBoot]:
             from_kernel(m.group(1)).rstrip() for m in _KHO_RE.finditer(text, start, end)
         )
         exec_from = next((m for line in kho_lines if (m := _EXEC_FROM_RE.fullmatch(line))), None)
-        params = parse_params(cmdline or "")
-        started, evidence = _how_started(cmdline, exec_from is not None, params, boots)
-        boots.append(
-            LogBoot(
-                index=len(boots),
-                start=start,
-                end=end,
-                release=release,
-                cmdline=cmdline,
-                params=params,
-                kho_exec_from=exec_from.group(1) if exec_from else None,
-                kho_count=int(exec_from.group(2)) if exec_from else None,
-                kho_lines=kho_lines,
-                ended=_ending(text, start, end),
-                started=started,
-                start_evidence=evidence,
-                boot_id=mark.boot_id if mark else None,
-            )
+        before = boots[-1] if boots else None
+        boot = LogBoot(
+            index=len(boots),
+            start=start,
+            end=end,
+            release=release,
+            cmdline=cmdline,
+            params=parse_params(cmdline or ""),
+            kho_exec_from=exec_from.group(1) if exec_from else None,
+            kho_count=int(exec_from.group(2)) if exec_from else None,
+            kho_lines=kho_lines,
+            ended=_ending(text, start, end),
+            previous_log=None
+            if before is None
+            else PreviousLog(LOG, log.origin, before.ended, before.release),
+            boot_id=mark.boot_id if mark else None,
         )
+        weighed = weigh(boot.sighting("", boot.boot_id or "", recorded=recorded))
+        if boot.boot_id:
+            recorded[boot.boot_id] = None
+            if last_id is not None:
+                recorded[last_id] = boot.boot_id
+            last_id = boot.boot_id
+        started = _start_evidence(weighed, boot.previous_log)
+        boots.append(replace(boot, started=weighed.how, start_evidence=started))
     return boots
 
 
-def _how_started(
-    cmdline: str | None, kho: bool, params: LineageParams, before: list[LogBoot]
-) -> tuple[str, tuple[str, ...]]:
-    if cmdline is not None and "elfcorehdr=" in cmdline:
-        return "kdump", ("elfcorehdr= on the command line",)
-    previous = before[-1].ended if before else None
-    if previous in ("reboot", "poweroff", "halt") and not kho:
-        # A firmware boot in between: parameters on this command line are stale.
-        return "cold", (f"previous boot ended in {previous}",)
-    evidence = []
-    if kho:
-        evidence.append("KHO exec from line")
-    if params.present:
-        evidence.append("kexec_lineage parameters")
-    if previous == "kexec":
-        evidence.append("previous boot ended in kexec")
-    return ("kexec" if evidence else "cold"), tuple(evidence)
+def _start_evidence(weighed: Weighed, previous_log: PreviousLog | None) -> tuple[str, ...]:
+    """What says how the boot began, in a few words each (cold: what says it was not a kexec)."""
+    out = []
+    for e in weighed.evidence:
+        if e.kexec is None:
+            continue
+        if e.source == LOG and previous_log is not None:
+            out.append(f"previous boot ended in {previous_log.ended}")
+        elif e.source == CMDLINE:
+            out.append("kexec_lineage parameters")
+        elif e.source == KHO_LOG and e.previous_release is not None:
+            out.append("KHO exec from line")
+        else:
+            out.append(e.detail)
+    return tuple(out)
 
 
 def boot_index(starts: Sequence[int], offset: int) -> int:

@@ -2,9 +2,8 @@
 API models
 ----------
 
-The request bodies of the collector, with the limits every field has. A boot
-is what ``kexec-lineage status --json`` prints and a crash what
-``kexec-lineage crashes --json`` prints plus ``host`` and ``boot_id``; other
+The request bodies of the collector, with the limits every field has. The
+fields are those of :mod:`kexec_lineage.model.wire` (a test checks); other
 keys are ignored so that newer agents can talk to older collectors.
 """
 
@@ -14,9 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from kexec_lineage.fleet.records import BootRecord, CrashRecord
-from kexec_lineage.model.boot import Boot, Evidence
-from kexec_lineage.model.crash import Crash
+from kexec_lineage.model.wire import BootRecord, CrashRecord
 
 __all__ = ("MAX_BATCH", "BootIn", "BootsIn", "CrashIn", "CrashesIn", "EvidenceIn", "StoredOut")
 
@@ -37,7 +34,7 @@ def _text(value: str) -> str:
 
 Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_text)]
 Id = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_text)]
-Release = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_text)]
+ReleaseText = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_text)]
 Note = Annotated[str, Field(max_length=1024), AfterValidator(_text)]
 Title = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_text)]
 Word = Annotated[str, Field(max_length=64), AfterValidator(_text)]
@@ -51,7 +48,7 @@ class _In(BaseModel):
 class EvidenceIn(_In):
     source: Annotated[str, Field(max_length=32), AfterValidator(_text)]
     kexec: bool | None = None
-    previous_release: Release | None = None
+    previous_release: ReleaseText | None = None
     kexec_count: U32 | None = None
     previous_boot_id: Id | None = None
     detail: Note = ""
@@ -60,9 +57,9 @@ class EvidenceIn(_In):
 class BootIn(_In):
     host: Name
     boot_id: Id
-    release: Release
+    release: ReleaseText
     how: Literal["cold", "kexec", "kdump"]
-    previous_release: Release | None = None
+    previous_release: ReleaseText | None = None
     kexec_count: U32 = 0
     previous_boot_id: Id | None = None
     machine_id: Id | None = None
@@ -72,19 +69,7 @@ class BootIn(_In):
     hours: Annotated[float, Field(ge=0, le=1e6)] | None = None
 
     def record(self) -> BootRecord:
-        boot = Boot(
-            self.host,
-            self.boot_id,
-            self.release,
-            self.how,
-            self.previous_release,
-            self.kexec_count,
-            self.previous_boot_id,
-            self.machine_id,
-            tuple(Evidence(**e.model_dump()) for e in self.evidence),
-            tuple(self.disagreements),
-        )
-        return BootRecord(boot, self.started_at, self.hours)
+        return BootRecord.from_dict(self.model_dump())
 
 
 class CrashIn(_In):
@@ -95,22 +80,15 @@ class CrashIn(_In):
     type: Word = ""
     frame: Annotated[str, Field(max_length=256), AfterValidator(_text)] = ""
     corrupted: bool = False
+    corrupted_reason: Note = ""
+    suppressed: bool = False
     panicked: bool = False
     source: Word = ""
-    release: Release | None = None
+    release: ReleaseText | None = None
     report: Annotated[str, Field(max_length=256 * 1024), AfterValidator(_text)] = ""
 
     def record(self) -> CrashRecord:
-        crash = Crash(
-            self.title,
-            tuple(self.alt_titles),
-            self.type,
-            self.frame,
-            self.corrupted,
-            panicked=self.panicked,
-            report=self.report,
-        )
-        return CrashRecord(self.host, self.boot_id, crash, self.source, self.release)
+        return CrashRecord.from_dict(self.model_dump())
 
 
 class BootsIn(_In):

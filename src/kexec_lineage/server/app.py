@@ -24,7 +24,15 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kexec_lineage.errors import StoreError
-from kexec_lineage.fleet.store import Counts, Store, TokenInfo
+from kexec_lineage.fleet.count_queries import transition_rows
+from kexec_lineage.fleet.store import Store, Stored, TokenInfo
+from kexec_lineage.model.wire import (
+    ANALYSIS_PATH,
+    BOOTS_PATH,
+    CHAIN_PATH,
+    CRASHES_PATH,
+    TRANSITIONS_PATH,
+)
 from kexec_lineage.server.api_models import BootsIn, CrashesIn, StoredOut
 from kexec_lineage.server.dashboard import AnalysisCache, add_dashboard
 
@@ -58,8 +66,8 @@ class _Metrics:
             registry=self.registry,
         )
 
-    def stored(self, kind: str, counts: Counts) -> None:
-        for outcome, n in dataclasses.asdict(counts).items():
+    def stored(self, kind: str, stored: Stored) -> None:
+        for outcome, n in dataclasses.asdict(stored).items():
             self.records.labels(kind, outcome).inc(n)
 
 
@@ -109,23 +117,23 @@ def create_app(store: Store, *, local: bool = False) -> FastAPI:
         if foreign:
             raise HTTPException(403, f"this token writes only host {info.host}, not {foreign[0]}")
 
-    @app.post("/v1/boots", response_model=StoredOut)
+    @app.post(BOOTS_PATH, response_model=StoredOut)
     def post_boots(body: BootsIn, info: Annotated[TokenInfo, Depends(writer)]) -> StoredOut:
         """Store boots; a boot already stored is merged with the new evidence."""
         own_hosts(info, {b.host for b in body.boots})
-        counts = store.ingest_boots([b.record() for b in body.boots])
-        metrics.stored("boot", counts)
-        return StoredOut(**dataclasses.asdict(counts))
+        stored = store.ingest_boots([b.record() for b in body.boots])
+        metrics.stored("boot", stored)
+        return StoredOut(**dataclasses.asdict(stored))
 
-    @app.post("/v1/crashes", response_model=StoredOut)
+    @app.post(CRASHES_PATH, response_model=StoredOut)
     def post_crashes(body: CrashesIn, info: Annotated[TokenInfo, Depends(writer)]) -> StoredOut:
         """Store crashes; one already stored (same host, boot, fingerprint) is skipped."""
         own_hosts(info, {c.host for c in body.crashes})
-        counts = store.ingest_crashes([c.record() for c in body.crashes])
-        metrics.stored("crash", counts)
-        return StoredOut(**dataclasses.asdict(counts))
+        stored = store.ingest_crashes([c.record() for c in body.crashes])
+        metrics.stored("crash", stored)
+        return StoredOut(**dataclasses.asdict(stored))
 
-    @app.get("/v1/hosts/{host}/chain")
+    @app.get(CHAIN_PATH)
     def get_chain(
         host: Annotated[str, Path(max_length=255, pattern=r"^[^\x00]+$")],
         _info: Annotated[TokenInfo | None, Depends(reader)],
@@ -133,18 +141,18 @@ def create_app(store: Store, *, local: bool = False) -> FastAPI:
         """The host's boots in boot order."""
         return {"boots": [b.as_dict() for b in store.chain(host)]}
 
-    @app.get("/v1/transitions")
+    @app.get(TRANSITIONS_PATH)
     def get_transitions(_info: Annotated[TokenInfo | None, Depends(reader)]) -> dict[str, Any]:
         """Boots and crashes per (previous release, release)."""
-        return {"transitions": store.transitions()}
+        return {"transitions": transition_rows(store)}
 
     cache = AnalysisCache(store)
     add_dashboard(app, store, cache, local=local)
 
-    @app.get("/v1/analysis")
+    @app.get(ANALYSIS_PATH)
     def get_analysis(_info: Annotated[TokenInfo | None, Depends(reader)]) -> dict[str, Any]:
         """Suspects, depth findings, the naive view and every transition's rates."""
-        return cache.get().analysis.to_json()
+        return cache.get().analysis.as_dict()
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -23,7 +23,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from kexec_lineage.fleet import views
 from kexec_lineage.fleet.analysis import Analysis, analyze
-from kexec_lineage.fleet.counts import COLD, CountRow, TitleRow, count_rows, title_rows
+from kexec_lineage.fleet.count_queries import count_rows, title_rows, transition_rows
+from kexec_lineage.fleet.count_table import COLD, CountRow, TitleRow
 from kexec_lineage.fleet.stats import clopper_pearson
 from kexec_lineage.fleet.store import Store
 from kexec_lineage.model.release import release_key
@@ -147,7 +148,7 @@ def _transition(
     ]
     depth_finding = next((d for d in analysis.depth if d.release == release), None)
     stored = next(
-        (t for t in store.transitions(release) if t["predecessor"] == predecessor),
+        (t for t in transition_rows(store, release) if t["predecessor"] == predecessor),
         {"boots": 0, "crashes": 0},
     )
     titles = sorted(

@@ -13,9 +13,10 @@ next boot is cold.
 
 All hosts advance one boot per step, as numpy arrays, so a 50,000-host fleet
 takes seconds. :meth:`Fleet.count_rows` and :meth:`Fleet.title_rows` reduce
-it to the count tables of :mod:`kexec_lineage.fleet.counts` by the same
-rules as the SQL there, without a database. Uptimes are whole multiples of
-1/64 hour, so sums of them are exact in any order and in any engine.
+it to the count tables of :mod:`kexec_lineage.fleet.count_table` by the same
+rules as the SQL of :mod:`kexec_lineage.fleet.count_queries`, without a
+database. Uptimes are whole multiples of 1/64 hour, so sums of them are exact
+in any order and in any engine.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kexec_lineage.errors import InputError
-from kexec_lineage.fleet.counts import COLD, UNKNOWN, CountRow, TitleRow, depth_bucket
+from kexec_lineage.fleet.count_table import COLD, UNKNOWN, CountRow, TitleRow, depth_bucket
 from kexec_lineage.sim.crashes import BUGS, NOISE, PANIC_TITLE, Signature
 from kexec_lineage.sim.scenario import (
     CALENDAR,
@@ -154,7 +155,7 @@ class Fleet:
         )
 
     def count_rows(self) -> list[CountRow]:
-        """:func:`kexec_lineage.fleet.counts.count_rows` of this fleet's records."""
+        """:func:`kexec_lineage.fleet.count_queries.count_rows` of this fleet's records."""
         boots, n = self.boots, len(CALENDAR)
         buckets = np.array([depth_bucket(k) for k in range(int(boots.kexec_count.max()) + 1)])
         shape = (n, n + 2, int(buckets.max()) + 1, len(PLATFORMS), len(REGIONS))
@@ -172,7 +173,7 @@ class Fleet:
         crashes = np.bincount(self.crash_titles()[0], minlength=len(boots))
         columns = (
             np.bincount(cell),
-            # Whole seconds, as fleet.counts sums them in the database.
+            # Whole seconds, as fleet.count_queries sums them in the database.
             np.bincount(cell, weights=np.floor(boots.hours * 3600)),
             np.bincount(cell, weights=(crashes > 0).astype(float)),
             np.bincount(cell, weights=crashes),
@@ -197,7 +198,7 @@ class Fleet:
         )
 
     def title_rows(self) -> list[TitleRow]:
-        """:func:`kexec_lineage.fleet.counts.title_rows` of this fleet's records."""
+        """:func:`kexec_lineage.fleet.count_queries.title_rows` of this fleet's records."""
         boot, title, titles = self.crash_titles()
         n = len(CALENDAR)
         shape = (len(titles), n, n + 2)

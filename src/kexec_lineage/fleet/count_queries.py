@@ -1,25 +1,17 @@
 """
-Count tables
-------------
+Count queries
+-------------
 
-The fleet reduced, inside the engine that holds it, to two small tables that
-every statistic is computed from:
-
-- :class:`CountRow`: boots, boot-hours, boots with a crash and crashes per
-  (release, predecessor, how, kexec-count bucket, platform, region);
-- :class:`TitleRow`: boots with a crash of each title per (title, release,
-  predecessor, how).
-
-The *predecessor* of a boot is the release it was kexec'd from, ``cold`` for
-a cold boot, and ``unknown`` for a kexec whose previous release nobody
-recorded. Per transition, per title, per depth, cold against kexec: all are
-sums over these rows. The SQL here and the Spark job in
-:mod:`kexec_lineage.fleet.spark` must give equal tables.
+The count tables of :mod:`kexec_lineage.fleet.count_table`, aggregated by the
+database that holds the fleet (SQLite or PostgreSQL), and the per-transition
+totals that ``GET /v1/transitions`` and the dashboard show. The SQL rules here
+and those of the Spark job in :mod:`kexec_lineage.fleet.spark` must give equal
+tables; :func:`predecessor_of_boot` and :func:`with_crash_counts` are the
+pieces :mod:`kexec_lineage.fleet.views` shares.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -27,52 +19,19 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from kexec_lineage.fleet.count_table import COLD, DEPTH_BUCKETS, UNKNOWN, CountRow, TitleRow
 from kexec_lineage.fleet.schema import boots, crashes, hosts
 
 if TYPE_CHECKING:
     from kexec_lineage.fleet.store import Store
 
 __all__ = (
-    "COLD",
-    "DEPTH_BUCKETS",
-    "UNKNOWN",
-    "CountRow",
-    "TitleRow",
     "count_rows",
-    "depth_bucket",
     "predecessor_of_boot",
     "title_rows",
     "transition_rows",
     "with_crash_counts",
 )
-
-COLD = "cold"
-UNKNOWN = "unknown"
-#: Lower bounds of the kexec-count buckets: 0, 1, 2, 3-4, 5-8, 9 and more.
-DEPTH_BUCKETS = (0, 1, 2, 3, 5, 9)
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class CountRow:
-    release: str
-    predecessor: str
-    how: str
-    depth: int
-    platform: str
-    region: str
-    boots: int
-    hours: float
-    crashed_boots: int
-    crashes: int
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class TitleRow:
-    title: str
-    release: str
-    predecessor: str
-    how: str
-    crashed_boots: int
 
 
 class _WholeSeconds(FunctionElement[int]):
@@ -96,12 +55,8 @@ def _whole_seconds_sqlite(element: _WholeSeconds, compiler: Any, **kw: Any) -> s
     return f"CAST(COALESCE({compiler.process(hours, **kw)}, 0) * 3600 AS INTEGER)"
 
 
-def depth_bucket(kexec_count: int) -> int:
-    """The bucket (its lower bound) that ``kexec_count`` falls in."""
-    return max(b for b in DEPTH_BUCKETS if b <= kexec_count)
-
-
 def predecessor_of_boot() -> ColumnElement[str]:
+    """A boot's predecessor: :data:`COLD`, the release it was kexec'd from, or :data:`UNKNOWN`."""
     return sa.case(
         (boots.c.how == "cold", sa.literal(COLD)),
         else_=sa.func.coalesce(boots.c.previous_release, sa.literal(UNKNOWN)),

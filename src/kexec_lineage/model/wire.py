@@ -1,0 +1,123 @@
+"""
+Wire
+----
+
+What the host agent hands the collector, and the collector stores: a boot
+record and a crash record, as JSON objects, and the paths they go to. This is
+their one home: the agent spools and sends through :meth:`BootRecord.as_dict`
+and :meth:`CrashRecord.as_dict`, the collector's request models have exactly
+these fields (a test checks), and the store's rows are made from them. A new
+field is added here. Standard library only, since the agent imports it.
+
+A receiver ignores keys it does not know, so newer agents can talk to older
+collectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from typing import Any
+
+from kexec_lineage.model.boot import Boot, Evidence
+from kexec_lineage.model.crash import Crash
+
+__all__ = (
+    "ANALYSIS_PATH",
+    "BOOTS_PATH",
+    "BOOT_FIELDS",
+    "CHAIN_PATH",
+    "CRASHES_PATH",
+    "CRASH_FIELDS",
+    "EVIDENCE_FIELDS",
+    "TRANSITIONS_PATH",
+    "BootRecord",
+    "CrashRecord",
+    "fingerprint",
+)
+
+#: Where the collector takes boots and crashes (POST), and what it answers (GET).
+BOOTS_PATH = "/v1/boots"
+CRASHES_PATH = "/v1/crashes"
+CHAIN_PATH = "/v1/hosts/{host}/chain"
+TRANSITIONS_PATH = "/v1/transitions"
+ANALYSIS_PATH = "/v1/analysis"
+
+# Where a report stood in the log it was found in: meaningless anywhere else.
+_LOG_POSITION = ("offset", "end")
+_CRASH_REPORT_FIELDS = tuple(f.name for f in fields(Crash) if f.name not in _LOG_POSITION)
+
+#: The keys of each record on the wire.
+EVIDENCE_FIELDS = tuple(f.name for f in fields(Evidence))
+BOOT_FIELDS = (*(f.name for f in fields(Boot)), "started_at", "hours")
+CRASH_FIELDS = ("host", "boot_id", "source", "release", *_CRASH_REPORT_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class BootRecord:
+    """A boot of ``boot.host``, with its wall-clock start and its uptime in hours where known."""
+
+    boot: Boot
+    started_at: float | None = None
+    hours: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record on the wire; a start or uptime not known is left out."""
+        known = {"started_at": self.started_at, "hours": self.hours}
+        return self.boot.as_dict() | {k: v for k, v in known.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BootRecord:
+        """The inverse of :meth:`as_dict`; unknown keys are ignored.
+
+        :raises KeyError, TypeError, ValueError: not a boot record.
+        """
+        return cls(Boot.from_dict(data), data.get("started_at"), data.get("hours"))
+
+
+@dataclass(frozen=True, slots=True)
+class CrashRecord:
+    """A crash in boot ``boot_id`` of ``host``; ``source`` says which log it was found in."""
+
+    host: str
+    boot_id: str
+    crash: Crash
+    source: str = ""
+    release: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.crash)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record on the wire."""
+        report = {k: v for k, v in self.crash.as_dict().items() if k not in _LOG_POSITION}
+        return {
+            "host": self.host,
+            "boot_id": self.boot_id,
+            "source": self.source,
+            "release": self.release,
+        } | report
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CrashRecord:
+        """The inverse of :meth:`as_dict`; unknown keys are ignored.
+
+        :raises KeyError, TypeError: not a crash record.
+        """
+        report = {k: data[k] for k in _CRASH_REPORT_FIELDS if k in data}
+        report["alt_titles"] = tuple(report.get("alt_titles", ()))
+        return cls(
+            data["host"],
+            data["boot_id"],
+            Crash(**report),
+            data.get("source", ""),
+            data.get("release"),
+        )
+
+
+def fingerprint(crash: Crash) -> str:
+    """A stable content hash: the same crash report sent twice has the same one."""
+    canonical = json.dumps([crash.title, crash.report], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
