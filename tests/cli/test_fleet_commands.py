@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.cli.test_logs_commands import WARNING, write_chain
+from tests.cli.test_logs_commands import split_pstore_dump, write_chain
 from tests.collector import kexec_lineage
 
 
@@ -49,13 +49,7 @@ def test_token_create_prints_the_token_last(tmp_path: Path) -> None:
 
 
 def test_ingest_joins_a_pstore_dump_split_over_files(tmp_path: Path) -> None:
-    pstore = tmp_path / "pstore"
-    pstore.mkdir()
-    lines = [f"<4>[  100.{i:06d}] {line}\n".encode() for i, line in enumerate(WARNING)]
-    lines.append(b"<0>[  100.000020] Kernel panic - not syncing: panic_on_warn set ...\n")
-    # Part1 holds the newest lines, Part2 the ones before: one dump in two files.
-    (pstore / "dmesg-ramoops-0").write_bytes(b"Panic#1 Part1\n" + b"".join(lines[6:]))
-    (pstore / "dmesg-ramoops-1").write_bytes(b"Panic#1 Part2\n" + b"".join(lines[:6]))
+    pstore = split_pstore_dump(tmp_path)
     db = tmp_path / "fleet.db"
     out = kexec_lineage("ingest", "--db", db, "--host", "web-3", pstore)
     assert out == "ingested 2 files: 1 new boots, 2 new crashes\n"

@@ -77,13 +77,19 @@ def test_crashes_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert row.split()[5] == "1"
 
 
-def test_crashes_in_pstore_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def split_pstore_dump(tmp_path: Path) -> Path:
+    """A pstore directory holding one panic dump in two records (Part1 the newest lines)."""
     pstore = tmp_path / "pstore"
     pstore.mkdir()
     lines = [f"<4>[  100.{i:06d}] {line}\n".encode() for i, line in enumerate(WARNING)]
     lines.append(b"<0>[  100.000020] Kernel panic - not syncing: panic_on_warn set ...\n")
     (pstore / "dmesg-ramoops-0").write_bytes(b"Panic#1 Part1\n" + b"".join(lines[6:]))
     (pstore / "dmesg-ramoops-1").write_bytes(b"Panic#1 Part2\n" + b"".join(lines[:6]))
+    return pstore
+
+
+def test_crashes_in_pstore_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pstore = split_pstore_dump(tmp_path)
     status, out, _ = run(capsys, "crashes", "--json", pstore)
     assert status == 0
     # syzkaller reports the panic that follows as a report of its own.

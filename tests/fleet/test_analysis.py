@@ -7,8 +7,9 @@ import json
 import numpy as np
 
 from kexec_lineage.fleet.analysis import analyze
-from kexec_lineage.fleet.count_table import COLD, CountRow, TitleRow
+from kexec_lineage.fleet.count_table import CountRow, TitleRow
 from kexec_lineage.fleet.stats import Stratum, gamma_prior, mantel_haenszel_rr, stratified_exact_p
+from kexec_lineage.model.transition import COLD
 
 PREDECESSORS = [f"7.1.{i}" for i in range(8)]
 

@@ -25,7 +25,7 @@ from pyspark.sql import SparkSession
 from kexec_lineage.errors import InputError
 from kexec_lineage.fleet.analysis import analyze
 from kexec_lineage.fleet.count_queries import count_rows, title_rows
-from kexec_lineage.fleet.count_table import COLD, DEPTH_BUCKETS, UNKNOWN, CountRow, TitleRow
+from kexec_lineage.fleet.count_table import DEPTH_BUCKETS, CountRow, TitleRow
 from kexec_lineage.fleet.schema import boots, crashes, hosts
 from kexec_lineage.fleet.spark import (
     EXPORTED,
@@ -39,6 +39,7 @@ from kexec_lineage.fleet.spark import (
 from kexec_lineage.fleet.store import Store, open_store
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.crash import Crash
+from kexec_lineage.model.transition import COLD, UNKNOWN
 from kexec_lineage.model.wire import BootRecord, CrashRecord
 from kexec_lineage.sim.database import write_db
 from kexec_lineage.sim.fleet import simulate

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kexec_lineage.errors import InputError, StoreError
-from kexec_lineage.fleet.count_queries import transition_rows
+from kexec_lineage.fleet.count_queries import transitions
 from kexec_lineage.fleet.schema import boots, crashes, hosts, tokens
 from kexec_lineage.fleet.store import (
     HostRecord,
@@ -71,7 +71,7 @@ def test_migrations_are_idempotent(db_url: str) -> None:
                 "hosts",
                 "tokens",
             }
-        assert again.chain("web-1") == [kexec_boot()]
+        assert list(again.chain("web-1")) == [kexec_boot()]
     finally:
         again.dispose()
 
@@ -115,7 +115,7 @@ def test_new_boot_is_inserted_and_read_back_whole(store: Store) -> None:
     boot = kexec_boot("b-0004", KHO, CMDLINE, machine_id="m" * 32)
     boot = Boot.from_dict(boot.as_dict() | {"disagreements": ["kho and cmdline differ"]})
     assert store.ingest_boots([BootRecord(boot, 1.5e9, 2.5)]) == Stored(inserted=1)
-    assert store.chain("web-1") == [boot]
+    assert list(store.chain("web-1")) == [boot]
     (row,) = rows(store, boots)
     assert (row["started_at"], row["hours"]) == (1.5e9, 2.5)
 
@@ -125,7 +125,7 @@ def test_acknowledged_batch_is_visible_to_another_connection(db_url: str, store:
     store.ingest_crashes([CrashRecord("web-1", "b-0004", panic())])
     other = open_store(db_url)
     try:
-        assert other.chain("web-1") == [kexec_boot()]
+        assert list(other.chain("web-1")) == [kexec_boot()]
         assert len(rows(other, crashes)) == 1
     finally:
         other.dispose()
@@ -149,7 +149,7 @@ def test_same_boot_id_on_two_hosts_is_two_boots(store: Store) -> None:
     web1 = kexec_boot("b-0004")
     web2 = Boot.from_dict(web1.as_dict() | {"host": "web-2"})
     assert store.ingest_boots([BootRecord(web1), BootRecord(web2)]) == Stored(inserted=2)
-    assert store.chain("web-2") == [web2]
+    assert list(store.chain("web-2")) == [web2]
 
 
 def test_richer_report_enriches_the_stored_boot(store: Store) -> None:
@@ -298,7 +298,7 @@ def test_bulk_load_stores_hosts_with_their_class_boots_and_crashes_in_batches(
         (r["name"], r["platform"], r["region"], r["first_seen"], r["last_seen"])
         for r in rows(store, hosts)
     ] == [("web-1", "x86", "eu", 10.0, 20.0), ("db-1", None, None, 5.0, 6.0)]
-    assert store.chain("web-1") == chain
+    assert list(store.chain("web-1")) == chain
     assert {(r["started_at"], r["hours"], r["received_at"]) for r in rows(store, boots)} == {
         (12.0 + n, 1.5, 30.0) for n in range(5)
     }
@@ -379,7 +379,7 @@ def test_chain_is_in_boot_order(store: Store) -> None:
 
 def test_chain_of_an_unknown_host_is_empty(store: Store) -> None:
     store.ingest_boots([BootRecord(kexec_boot())])
-    assert store.chain("web-404") == []
+    assert list(store.chain("web-404")) == []
 
 
 def test_transitions_count_boots_and_crashes(store: Store) -> None:
@@ -400,24 +400,19 @@ def test_transitions_count_boots_and_crashes(store: Store) -> None:
             CrashRecord("c", "unknown-boot", panic()),  # no boot stored: no transition
         ]
     )
-    figures = {
-        (t["previous_release"], t["release"]): (t["boots"], t["crashes"])
-        for t in transition_rows(store)
-    }
+    figures = {(t.previous_release, t.release): (t.boots, t.crashes) for t in transitions(store)}
     assert figures == {
         (None, "7.1.0"): (1, 0),
         ("7.1.0", "7.1.2"): (2, 3),
         ("7.1.2", "7.1.3"): (1, 1),
     }
     # One release's transitions, as the dashboard's transition page asks for them.
-    assert transition_rows(store, "7.1.2") == [
-        t for t in transition_rows(store) if t["release"] == "7.1.2"
-    ]
-    assert transition_rows(store, "7.9.9") == []
+    assert transitions(store, "7.1.2") == [t for t in transitions(store) if t.release == "7.1.2"]
+    assert transitions(store, "7.9.9") == []
 
 
 def test_transitions_of_an_empty_store(store: Store) -> None:
-    assert transition_rows(store) == []
+    assert transitions(store) == []
 
 
 def test_transitions_order_is_the_same_on_both_databases(
@@ -430,7 +425,7 @@ def test_transitions_order_is_the_same_on_both_databases(
             BootRecord(Boot("a", "a2", "7.1.2", "kexec", "6.9", 1)),
         ]
     )
-    assert [t["previous_release"] for t in transition_rows(store)] == [None, "6.9", "7.1.0"]
+    assert [t.previous_release for t in transitions(store)] == [None, "6.9", "7.1.0"]
 
 
 def test_tokens_are_stored_as_digests_only(store: Store) -> None:

@@ -19,11 +19,12 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from kexec_lineage.fleet.count_queries import transition_rows
+from kexec_lineage.fleet.count_queries import transitions
 from kexec_lineage.fleet.schema import crashes
 from kexec_lineage.fleet.store import Store, open_store
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.crash import Crash
+from kexec_lineage.model.transition import Transition
 from kexec_lineage.model.wire import BootRecord, CrashRecord
 from kexec_lineage.server.app import MAX_BODY, create_app
 from tests.cli.test_logs_commands import write_chain
@@ -126,8 +127,8 @@ async def test_host_token_writing_another_host_is_403(
     response = await client.post(path, json=body, headers=bearer(tokens.web2))
     assert response.status_code == 403
     assert response.json() == {"detail": "this token writes only host web-2, not web-1"}
-    assert store.chain("web-1") == []
-    assert transition_rows(store) == []
+    assert list(store.chain("web-1")) == []
+    assert transitions(store) == []
 
 
 async def test_batch_with_one_foreign_host_is_403_and_stores_nothing(
@@ -136,7 +137,7 @@ async def test_batch_with_one_foreign_host_is_403_and_stores_nothing(
     body = {"boots": [boot("web-1", "b-1"), boot("web-2", "b-2")]}
     response = await client.post("/v1/boots", json=body, headers=bearer(tokens.web1))
     assert response.status_code == 403
-    assert store.chain("web-1") == []
+    assert list(store.chain("web-1")) == []
 
 
 @pytest.mark.parametrize(("path", "body"), WRITES)
@@ -146,7 +147,7 @@ async def test_read_token_writing_is_403(
     response = await client.post(path, json=body, headers=bearer(tokens.read))
     assert response.status_code == 403
     assert response.json() == {"detail": "a read token cannot write"}
-    assert transition_rows(store) == []
+    assert transitions(store) == []
 
 
 @pytest.mark.parametrize("path", READS)
@@ -251,7 +252,7 @@ async def test_chunked_body_over_max_body_is_413(
     response = await client.post("/v1/boots", content=body(), headers=bearer(tokens.web1) | JSON)
     assert "content-length" not in response.request.headers
     assert response.request.headers["transfer-encoding"] == "chunked"
-    assert store.chain("web-1") == []
+    assert list(store.chain("web-1")) == []
     assert response.status_code == 413
 
 
@@ -266,7 +267,7 @@ async def test_batch_over_1000_records_is_422(
     (error,) = response.json()["detail"]
     assert error["loc"] == ["body", kind]
     assert error["type"] == "too_long"
-    assert transition_rows(store) == []
+    assert transitions(store) == []
 
 
 async def test_batch_of_1000_records_is_stored(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -314,7 +315,7 @@ async def test_over_long_field_is_422_naming_it(
     assert error["loc"] == ["body", kind, 1, *loc]
     list_field = loc[-1] in ("evidence", "alt_titles")
     assert error["type"] == ("too_long" if list_field else "string_too_long")
-    assert transition_rows(store) == []  # the valid record is not stored either
+    assert transitions(store) == []  # the valid record is not stored either
 
 
 async def test_fields_at_their_limits_are_stored(
@@ -397,7 +398,7 @@ async def test_nul_in_report_is_stored_escaped_on_postgresql(
             body = {"crashes": [as_crash({"title": "BUG: x", "report": "a\x00b"})]}
             response = await client.post("/v1/crashes", json=body, headers=bearer(token))
         assert response.status_code == 422  # the API refuses NUL in any field
-        assert transition_rows(store) == []
+        assert transitions(store) == []
         store.ingest_crashes([CrashRecord("web-1", "b-1", Crash("BUG: x", report="a\x00b"))])
         with store.engine.connect() as connection:
             reports = connection.execute(sa.select(crashes.c.report)).scalars().all()
@@ -461,15 +462,7 @@ async def test_crashes_accepts_what_crashes_json_prints(
     again = await client.post("/v1/crashes", json=body, headers=bearer(tokens.web1))
     assert again.json() == {"inserted": 0, "updated": 0, "unchanged": 1}
     store.ingest_boots([BootRecord(Boot("web-1", "b-2", "7.1.2", "kexec", "7.1.0", 1))])
-    assert transition_rows(store) == [
-        {
-            "previous_release": "7.1.0",
-            "predecessor": "7.1.0",
-            "release": "7.1.2",
-            "boots": 1,
-            "crashes": 1,
-        }
-    ]
+    assert transitions(store) == [Transition("7.1.2", "7.1.0", boots=1, crashed_boots=1, crashes=1)]
 
 
 async def test_crash_from_a_log_with_a_non_utf8_release_is_stored(

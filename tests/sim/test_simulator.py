@@ -13,12 +13,13 @@ import pytest
 
 from kexec_lineage.cli.main import main
 from kexec_lineage.fleet.count_queries import count_rows, title_rows
-from kexec_lineage.fleet.count_table import COLD, UNKNOWN, CountRow, TitleRow, depth_bucket
+from kexec_lineage.fleet.count_table import CountRow, TitleRow, depth_bucket
 from kexec_lineage.fleet.store import open_store
 from kexec_lineage.logs.boots import split_boots
 from kexec_lineage.logs.console import console_line, from_console
 from kexec_lineage.logs.crash_report import parse_crashes
 from kexec_lineage.model.release import release_key
+from kexec_lineage.model.transition import COLD, UNKNOWN
 from kexec_lineage.sim.console_logs import write_logs
 from kexec_lineage.sim.crashes import BUGS, NOISE, PANIC_TITLE, report_lines
 from kexec_lineage.sim.database import write_db

@@ -7,7 +7,8 @@ from typing import Any
 
 from kexec_lineage.cli.hoststate import add_state_argument, state_of
 from kexec_lineage.cli.output import print_json
-from kexec_lineage.host.record import chain_of, current_boot, summary
+from kexec_lineage.host.record import current_boot, summary
+from kexec_lineage.model.chain import Chain
 
 __all__ = ("register", "run")
 
@@ -27,7 +28,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     boot, found = current_boot(args.root, state_of(args))
-    chain = chain_of(boot, list(found.history))
+    chain = Chain.of(boot.host, found.history).leading_to(boot)
     if args.json:
         print_json(
             boot.as_dict()

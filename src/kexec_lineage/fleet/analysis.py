@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from kexec_lineage.fleet.count_table import COLD, UNKNOWN, CountRow, TitleRow
+from kexec_lineage.fleet.count_table import CountRow, TitleRow, transitions_of
 from kexec_lineage.fleet.stats import (
     Stratum,
     benjamini_hochberg,
@@ -42,6 +42,7 @@ from kexec_lineage.fleet.stats import (
     stratified_exact_p,
 )
 from kexec_lineage.model.release import release_key
+from kexec_lineage.model.transition import COLD, UNKNOWN, Transition
 
 __all__ = (
     "Q_LEVEL",
@@ -52,6 +53,7 @@ __all__ = (
     "analyze",
     "format_q",
     "hours_known",
+    "rate_interval",
 )
 
 #: q-value at or below which a finding is reported.
@@ -115,16 +117,26 @@ class Analysis:
     depth: tuple[DepthFinding, ...]
     naive: tuple[NaiveRelease, ...]
     kexec_only_titles: tuple[dict[str, Any], ...]
-    transitions: tuple[dict[str, Any], ...]
+    transitions: tuple[Transition, ...]
     tests: int
     boots: int
     crashed_boots: int
     notes: tuple[str, ...] = field(default=())
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready; infinities as ``null``."""
+        """JSON-ready; infinities as ``null``. Each transition has its rate's 95%
+        Clopper-Pearson interval (``rate_low``, ``rate_high``)."""
         out: dict[str, Any] = _finite(asdict(self))
+        out["transitions"] = [
+            t.as_dict() | dict(zip(("rate_low", "rate_high"), rate_interval(t), strict=True))
+            for t in self.transitions
+        ]
         return out
+
+
+def rate_interval(transition: Transition) -> tuple[float, float]:
+    """The 95% interval of the share of ``transition``'s boots that crashed."""
+    return clopper_pearson(transition.crashed_boots, transition.boots)
 
 
 def _finite(value: Any) -> Any:
@@ -373,27 +385,6 @@ def _kexec_only(titles: Sequence[TitleRow]) -> list[dict[str, Any]]:
     ]
 
 
-def _transitions(by_release: dict[str, dict[str, Cell]]) -> list[dict[str, Any]]:
-    out = []
-    for release in sorted(by_release, key=release_key):
-        for predecessor in sorted(by_release[release], key=release_key):
-            x, n, hours = _totals([by_release[release][predecessor]])
-            low, high = clopper_pearson(x, n)
-            out.append(
-                {
-                    "release": release,
-                    "predecessor": predecessor,
-                    "crashed_boots": x,
-                    "boots": n,
-                    "boot_hours": hours,
-                    "rate": x / n if n else 0.0,
-                    "rate_low": low,
-                    "rate_high": high,
-                }
-            )
-    return out
-
-
 def _suspect(c: _Candidate, prior: tuple[float, float], titles: Sequence[TitleRow]) -> Suspect:
     x, n, y, m = c.counts
     suspect = Suspect(
@@ -462,7 +453,9 @@ def analyze(counts: Sequence[CountRow], titles: Sequence[TitleRow]) -> Analysis:
         depth=tuple(sorted(findings, key=lambda f: f.q)),
         naive=tuple(naive_view),
         kexec_only_titles=tuple(_kexec_only(titles)),
-        transitions=tuple(_transitions(by_release)),
+        transitions=tuple(
+            transitions_of(r for r in counts if r.how != "kdump" and r.predecessor != UNKNOWN)
+        ),
         tests=len(qs),
         boots=sum(r.boots for r in counts),
         crashed_boots=sum(r.crashed_boots for r in counts),

@@ -19,8 +19,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from kexec_lineage.fleet.count_table import COLD, DEPTH_BUCKETS, UNKNOWN, CountRow, TitleRow
+from kexec_lineage.fleet.count_table import DEPTH_BUCKETS, CountRow, TitleRow
 from kexec_lineage.fleet.schema import boots, crashes, hosts
+from kexec_lineage.model.transition import COLD, UNKNOWN, Transition, predecessor_key
 
 if TYPE_CHECKING:
     from kexec_lineage.fleet.store import Store
@@ -29,7 +30,7 @@ __all__ = (
     "count_rows",
     "predecessor_of_boot",
     "title_rows",
-    "transition_rows",
+    "transitions",
     "with_crash_counts",
 )
 
@@ -154,13 +155,9 @@ def title_rows(store: Store) -> list[TitleRow]:
         )
 
 
-def transition_rows(store: Store, release: str | None = None) -> list[dict[str, Any]]:
-    """Boots and crashes per (predecessor, release), as ``GET /v1/transitions`` gives them;
-    only those into ``release`` where it is given.
-
-    ``previous_release`` is the predecessor where it is a release, ``None`` for
-    ``cold`` and ``unknown``.
-    """
+def transitions(store: Store, release: str | None = None) -> list[Transition]:
+    """The fleet's transitions as stored now, as ``GET /v1/transitions`` gives them;
+    only those into ``release`` where it is given."""
     joined, per_boot = with_crash_counts(boots)
     predecessor = predecessor_of_boot().label("predecessor")
     query = (
@@ -168,7 +165,9 @@ def transition_rows(store: Store, release: str | None = None) -> list[dict[str, 
             boots.c.release,
             predecessor,
             sa.func.count().label("boots"),
+            sa.func.count(per_boot.c.n).label("crashed_boots"),
             sa.func.coalesce(sa.func.sum(per_boot.c.n), 0).label("crashes"),
+            sa.func.coalesce(sa.func.sum(boots.c.hours), 0.0).label("boot_hours"),
         )
         .select_from(joined)
         .group_by(boots.c.release, predecessor)
@@ -176,17 +175,15 @@ def transition_rows(store: Store, release: str | None = None) -> list[dict[str, 
     if release is not None:
         query = query.where(boots.c.release == release)
     with store.transaction("counting transitions") as connection:
-        rows = [
-            {
-                "previous_release": None if r.predecessor in (COLD, UNKNOWN) else r.predecessor,
-                "predecessor": r.predecessor,
-                "release": r.release,
-                "boots": int(r.boots),
-                "crashes": int(r.crashes),
-            }
+        found = [
+            Transition(
+                r.release,
+                r.predecessor,
+                int(r.boots),
+                int(r.crashed_boots),
+                int(r.crashes),
+                float(r.boot_hours),
+            )
             for r in connection.execute(query)
         ]
-    order = {COLD: 0, UNKNOWN: 2}
-    return sorted(
-        rows, key=lambda r: (r["release"], order.get(r["predecessor"], 1), r["predecessor"])
-    )
+    return sorted(found, key=lambda t: (t.release, predecessor_key(t.predecessor)))

@@ -10,10 +10,9 @@ every statistic is computed from:
 - :class:`TitleRow`: boots with a crash of each title per (title, release,
   predecessor, how).
 
-The *predecessor* of a boot is the release it was kexec'd from, :data:`COLD`
-for a cold boot, and :data:`UNKNOWN` for a kexec whose previous release nobody
-recorded. Per transition, per title, per depth, cold against kexec: all are
-sums over these rows. This module is the tables' vocabulary only, pure Python;
+A boot's *predecessor* is :func:`~kexec_lineage.model.transition.predecessor_of`.
+Per transition, per title, per depth, cold against kexec: all are sums over
+these rows. This module is the tables' vocabulary only, pure Python;
 the engines that fill them are :mod:`kexec_lineage.fleet.count_queries` (SQL),
 :mod:`kexec_lineage.fleet.spark` (Spark) and
 :meth:`kexec_lineage.sim.fleet.Fleet.count_rows` (the simulator, in memory),
@@ -22,19 +21,20 @@ and they must give equal tables.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kexec_lineage.model.release import release_key
+from kexec_lineage.model.transition import Transition, predecessor_key
+
 __all__ = (
-    "COLD",
     "DEPTH_BUCKETS",
-    "UNKNOWN",
     "CountRow",
     "TitleRow",
     "depth_bucket",
+    "transitions_of",
 )
 
-COLD = "cold"
-UNKNOWN = "unknown"
 #: Lower bounds of the kexec-count buckets: 0, 1, 2, 3-4, 5-8, 9 and more.
 DEPTH_BUCKETS = (0, 1, 2, 3, 5, 9)
 
@@ -65,3 +65,20 @@ class TitleRow:
 def depth_bucket(kexec_count: int) -> int:
     """The bucket (its lower bound) that ``kexec_count`` falls in."""
     return max(b for b in DEPTH_BUCKETS if b <= kexec_count)
+
+
+def transitions_of(rows: Iterable[CountRow]) -> list[Transition]:
+    """The transitions ``rows`` add up to, by release and then predecessor."""
+    sums: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        total = sums.setdefault((row.release, row.predecessor), [0, 0, 0, 0.0])
+        total[0] += row.boots
+        total[1] += row.crashed_boots
+        total[2] += row.crashes
+        total[3] += row.hours
+    return [
+        Transition(release, predecessor, int(n), int(x), int(c), h)
+        for (release, predecessor), (n, x, c, h) in sorted(
+            sums.items(), key=lambda kv: (release_key(kv[0][0]), predecessor_key(kv[0][1]))
+        )
+    ]

@@ -29,8 +29,9 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from kexec_lineage.errors import InputError
-from kexec_lineage.fleet.count_table import COLD, DEPTH_BUCKETS, UNKNOWN, CountRow, TitleRow
+from kexec_lineage.fleet.count_table import DEPTH_BUCKETS, CountRow, TitleRow
 from kexec_lineage.fleet.schema import boots, crashes, hosts
+from kexec_lineage.model.transition import COLD, UNKNOWN
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

@@ -32,6 +32,7 @@ from kexec_lineage.errors import InputError, StoreError
 from kexec_lineage.fleet.merge import merge_boots
 from kexec_lineage.fleet.schema import boots, crashes, hosts, tokens
 from kexec_lineage.model.boot import Boot
+from kexec_lineage.model.chain import Chain
 from kexec_lineage.model.text import printable
 from kexec_lineage.model.wire import BootRecord, CrashRecord
 
@@ -292,7 +293,7 @@ class Store:
                 if batch:
                     connection.execute(table.insert(), batch)
 
-    def chain(self, host: str) -> list[Boot]:
+    def chain(self, host: str) -> Chain:
         """The host's boots in boot order: start time where known, arrival otherwise,
         and never a boot before the one it names as its predecessor."""
         with self.transaction("reading a chain") as connection:
@@ -302,7 +303,7 @@ class Store:
                 .where(hosts.c.name == host)
                 .order_by(boots.c.started_at.is_(None), boots.c.started_at, boots.c.id)
             ).mappings()
-            return _after_predecessors([_boot_from_row(row) for row in rows])
+            return Chain.of(host, (_boot_from_row(row) for row in rows))
 
     def create_token(self, kind: str, host: str | None = None) -> str:
         """A new API token; only its SHA-256 digest is stored."""
@@ -331,30 +332,6 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def _after_predecessors(ordered: list[Boot]) -> list[Boot]:
-    """``ordered`` with each boot moved after the boot it names as its predecessor
-    (a record that arrived late, say), keeping the order otherwise."""
-    known = {b.boot_id for b in ordered}
-    placed: set[str] = set()
-    out: list[Boot] = []
-    waiting = list(ordered)
-    while waiting:
-        ready = next(
-            (
-                b
-                for b in waiting
-                if b.previous_boot_id is None
-                or b.previous_boot_id not in known
-                or b.previous_boot_id in placed
-            ),
-            waiting[0],  # a cycle in bad data: take the oldest
-        )
-        waiting.remove(ready)
-        out.append(ready)
-        placed.add(ready.boot_id)
-    return out
 
 
 def _digest(token: str) -> str:

@@ -26,12 +26,12 @@ from kexec_lineage.host.probe import Probe, probe
 from kexec_lineage.host.reconcile import reconcile
 from kexec_lineage.host.spool import Spool
 from kexec_lineage.model.boot import Boot
+from kexec_lineage.model.chain import Chain
 from kexec_lineage.model.wire import BootRecord, CrashRecord
 
 __all__ = (
     "Recorded",
     "State",
-    "chain_of",
     "current_boot",
     "record",
     "report_uptime",
@@ -177,19 +177,7 @@ def report_uptime(root: Path, state: State) -> Path | None:
     )
 
 
-def chain_of(boot: Boot, history: list[Boot]) -> list[Boot]:
-    """The boots from the last cold boot up to ``boot``, as far as the ledger knows."""
-    chain = [boot]
-    by_id = {b.boot_id: b for b in history}
-    while chain[0].how != "cold":
-        before = by_id.get(chain[0].previous_boot_id or "")
-        if before is None or before in chain:
-            break
-        chain.insert(0, before)
-    return chain
-
-
-def summary(boot: Boot, chain: list[Boot]) -> str:
+def summary(boot: Boot, chain: Chain) -> str:
     """One line: ``booted via kexec from 6.18.3 (count 3); chain: cold 6.17.0 -> ...``."""
     if boot.how == "cold":
         head = "booted cold (count 0)"

@@ -24,7 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kexec_lineage.errors import StoreError
-from kexec_lineage.fleet.count_queries import transition_rows
+from kexec_lineage.fleet.count_queries import transitions
 from kexec_lineage.fleet.store import Store, Stored, TokenInfo
 from kexec_lineage.model.wire import (
     ANALYSIS_PATH,
@@ -144,7 +144,7 @@ def create_app(store: Store, *, local: bool = False) -> FastAPI:
     @app.get(TRANSITIONS_PATH)
     def get_transitions(_info: Annotated[TokenInfo | None, Depends(reader)]) -> dict[str, Any]:
         """Boots and crashes per (previous release, release)."""
-        return {"transitions": transition_rows(store)}
+        return {"transitions": [t.as_dict() for t in transitions(store)]}
 
     cache = AnalysisCache(store)
     add_dashboard(app, store, cache, local=local)

@@ -22,12 +22,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from kexec_lineage.fleet import views
-from kexec_lineage.fleet.analysis import Analysis, analyze
-from kexec_lineage.fleet.count_queries import count_rows, title_rows, transition_rows
-from kexec_lineage.fleet.count_table import COLD, CountRow, TitleRow
+from kexec_lineage.fleet.analysis import Analysis, analyze, rate_interval
+from kexec_lineage.fleet.count_queries import count_rows, title_rows, transitions
+from kexec_lineage.fleet.count_table import CountRow, TitleRow
 from kexec_lineage.fleet.stats import clopper_pearson
 from kexec_lineage.fleet.store import Store
 from kexec_lineage.model.release import release_key
+from kexec_lineage.model.transition import Transition, predecessor_key
 from kexec_lineage.server.svg import HeatCell, Interval, heatmap, intervals, timeline
 
 __all__ = ("AnalysisCache", "add_dashboard")
@@ -81,30 +82,27 @@ def _ratio(x: float, e: float, y: float, f: float) -> float:
 
 
 def _matrix(analysis: Analysis) -> Any:
-    cells_by_release: dict[str, list[dict[str, Any]]] = {}
+    of_release: dict[str, list[Transition]] = {}
     for t in analysis.transitions:
-        cells_by_release.setdefault(t["release"], []).append(t)
-    rows = sorted(cells_by_release, key=release_key)
-    columns = sorted(
-        {t["predecessor"] for t in analysis.transitions}, key=lambda p: (p != COLD, release_key(p))
-    )
+        of_release.setdefault(t.release, []).append(t)
+    rows = sorted(of_release, key=release_key)
+    columns = sorted({t.predecessor for t in analysis.transitions}, key=predecessor_key)
     cells = []
-    for release, cells_of in cells_by_release.items():
-        exposure = "boot_hours" if sum(c["boot_hours"] for c in cells_of) > 0 else "boots"
-        total_x = sum(c["crashed_boots"] for c in cells_of)
-        total_e = sum(c[exposure] for c in cells_of)
-        for c in cells_of:
-            ratio = _ratio(
-                c["crashed_boots"], c[exposure], total_x - c["crashed_boots"], total_e - c[exposure]
-            )
+    for release, same_release in of_release.items():
+        hours = sum(t.boot_hours for t in same_release) > 0
+        total_x = sum(t.crashed_boots for t in same_release)
+        total_e = sum(t.boot_hours if hours else t.boots for t in same_release)
+        for t in same_release:
+            exposure = t.boot_hours if hours else t.boots
+            ratio = _ratio(t.crashed_boots, exposure, total_x - t.crashed_boots, total_e - exposure)
             cells.append(
                 HeatCell(
                     release,
-                    c["predecessor"],
+                    t.predecessor,
                     ratio,
-                    c["boots"],
-                    _link("/transition", release=release, predecessor=c["predecessor"]),
-                    f"{release} after {c['predecessor']}: {c['crashed_boots']}/{c['boots']} boots "
+                    t.boots,
+                    _link("/transition", release=release, predecessor=t.predecessor),
+                    f"{release} after {t.predecessor}: {t.crashed_boots}/{t.boots} boots "
                     f"crashed, {ratio:.2f}x the release's other predecessors",
                 )
             )
@@ -116,24 +114,21 @@ def _transition(
 ) -> dict[str, Any]:
     """What the transition page shows."""
     analysis = computed.analysis
-    of_release = [t for t in analysis.transitions if t["release"] == release]
-    cell = next((t for t in of_release if t["predecessor"] == predecessor), None)
+    of_release = [t for t in analysis.transitions if t.release == release]
+    cell = next((t for t in of_release if t.predecessor == predecessor), None)
     if cell is None:
         raise HTTPException(404, f"no boots of {release} after {predecessor}")
     suspects = [s for s in analysis.suspects if s.release == release]
     bad = {p for s in suspects for p in s.predecessors}
     points = [
         Interval(
-            t["predecessor"],
-            t["rate"],
-            t["rate_low"],
-            t["rate_high"],
-            t["predecessor"] in bad or t["predecessor"] == predecessor,
-            _link("/transition", release=release, predecessor=t["predecessor"]),
+            t.predecessor,
+            t.rate,
+            *rate_interval(t),
+            t.predecessor in bad or t.predecessor == predecessor,
+            _link("/transition", release=release, predecessor=t.predecessor),
         )
-        for t in sorted(
-            of_release, key=lambda t: (t["predecessor"] != COLD, release_key(t["predecessor"]))
-        )
+        for t in sorted(of_release, key=lambda t: predecessor_key(t.predecessor))
     ]
     by_depth: dict[int, list[int]] = {}
     for row in computed.counts:
@@ -148,8 +143,8 @@ def _transition(
     ]
     depth_finding = next((d for d in analysis.depth if d.release == release), None)
     stored = next(
-        (t for t in transition_rows(store, release) if t["predecessor"] == predecessor),
-        {"boots": 0, "crashes": 0},
+        (t for t in transitions(store, release) if t.predecessor == predecessor),
+        Transition(release, predecessor, 0),
     )
     titles = sorted(
         (t for t in computed.titles if t.release == release and (t.predecessor == predecessor)),
@@ -159,6 +154,7 @@ def _transition(
         "title": f"{release} after {predecessor}",
         "release": release,
         "cell": cell,
+        "interval": rate_interval(cell),
         "stored": stored,
         "suspects": suspects,
         "depth_finding": depth_finding,

@@ -29,7 +29,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kexec_lineage.errors import InputError
-from kexec_lineage.fleet.count_table import COLD, UNKNOWN, CountRow, TitleRow, depth_bucket
+from kexec_lineage.fleet.count_table import CountRow, TitleRow, depth_bucket
+from kexec_lineage.model.transition import COLD, UNKNOWN
 from kexec_lineage.sim.crashes import BUGS, NOISE, PANIC_TITLE, Signature
 from kexec_lineage.sim.scenario import (
     CALENDAR,
