@@ -27,7 +27,7 @@ from kexec_lineage.logs.console import ConsoleLog
 from kexec_lineage.logs.scan import ScannedLog, scan
 from kexec_lineage.logs.sources import detect_format, read_logs
 from kexec_lineage.model.boot import Boot
-from kexec_lineage.model.lineage import reconcile
+from kexec_lineage.model.lineage import Followers, reconcile
 from kexec_lineage.model.wire import BootRecord, CrashRecord
 
 if TYPE_CHECKING:
@@ -50,16 +50,14 @@ def records_from_log(scanned: ScannedLog, host: str) -> tuple[list[BootRecord], 
     text = scanned.log.text
     boots: list[Boot] = []
     records = []
-    recorded: dict[str, str | None] = {}
+    recorded = Followers()
     for log_boot in scanned.boots:
         before = scanned.boots[log_boot.index - 1] if log_boot.index else None
         # A log that ends in a kexec, then this boot's banner: the boot it followed.
         previous = boots[-1] if before is not None and before.ended in ("kexec", "kdump") else None
         sighting = log_boot.sighting(host, _boot_id(host, text, log_boot), previous, recorded)
         boot = reconcile(sighting)
-        if boots:
-            recorded[boots[-1].boot_id] = boot.boot_id
-        recorded.setdefault(boot.boot_id, None)
+        recorded.add(boot.boot_id)
         boots.append(boot)
         uptime = uptime_seconds(text, log_boot)
         records.append(BootRecord(boot, hours=None if uptime is None else uptime / 3600))

@@ -40,7 +40,7 @@ def sighting(probe: Probe) -> lineage.Sighting:
         kho=probe.kho,
         params=probe.params,
         previous_log=previous_log,
-        recorded=lineage.followers([b.boot_id for b in probe.history]),
+        recorded=lineage.Followers(b.boot_id for b in probe.history),
         last_recorded=probe.history[-1] if probe.history else None,
     )
 

@@ -25,6 +25,7 @@ from kexec_lineage.model.lineage import (
     CMDLINE,
     KHO_LOG,
     LOG,
+    Followers,
     KhoEvidence,
     LineageParams,
     PreviousLog,
@@ -183,8 +184,7 @@ def split_boots(log: ConsoleLog) -> list[LogBoot]:
     starts = _boundaries(log)
     boots: list[LogBoot] = []
     # Boot ids the source gave (journal), for the lineage rules' stale-parameter check.
-    recorded: dict[str, str | None] = {}
-    last_id = None
+    recorded = Followers()
     for index, (start, mark) in enumerate(starts):
         end = starts[index + 1][0] if index + 1 < len(starts) else len(text)
         if start == end and index + 1 < len(starts):
@@ -221,10 +221,7 @@ def split_boots(log: ConsoleLog) -> list[LogBoot]:
         )
         weighed = weigh(boot.sighting("", boot.boot_id or "", recorded=recorded))
         if boot.boot_id:
-            recorded[boot.boot_id] = None
-            if last_id is not None:
-                recorded[last_id] = boot.boot_id
-            last_id = boot.boot_id
+            recorded.add(boot.boot_id)
         started = _start_evidence(weighed, boot.previous_log)
         boots.append(replace(boot, started=weighed.how, start_evidence=started))
     return boots

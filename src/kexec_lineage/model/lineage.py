@@ -45,12 +45,12 @@ __all__ = (
     "LEDGER",
     "LOG",
     "PSTORE",
+    "Followers",
     "KhoEvidence",
     "LineageParams",
     "PreviousLog",
     "Sighting",
     "Weighed",
-    "followers",
     "reconcile",
     "weigh",
 )
@@ -156,16 +156,28 @@ class Weighed:
     disagreements: tuple[str, ...]
 
 
-def followers(boot_ids: Iterable[str]) -> dict[str, str | None]:
-    """Each of ``boot_ids`` (oldest first) with the one after it: :attr:`Sighting.recorded`."""
-    out: dict[str, str | None] = {}
-    last = None
-    for boot_id in boot_ids:
-        if last is not None:
-            out[last] = boot_id
-        out[boot_id] = None
-        last = boot_id
-    return out
+class Followers(dict[str, str | None]):
+    """Boot ids in the order they were recorded, each with the first other id after it.
+
+    :attr:`Sighting.recorded`, built one boot at a time by the agent's ledger
+    replay and by log ingest alike. An id seen again back to back (a journal
+    that names the same boot twice) is not its own follower.
+    """
+
+    __slots__ = ("_last",)
+
+    def __init__(self, boot_ids: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._last: str | None = None
+        for boot_id in boot_ids:
+            self.add(boot_id)
+
+    def add(self, boot_id: str) -> None:
+        last = self._last
+        if last is not None and last != boot_id and self[last] is None:
+            self[last] = boot_id
+        self.setdefault(boot_id, None)
+        self._last = boot_id
 
 
 def _kho_evidence(kho: KhoEvidence) -> list[Evidence]:
