@@ -2,11 +2,14 @@
 
 Each run records a new boot (a fresh boot id) in a copied system tree with a
 ledger of earlier boots, KHO debugfs, a kernel log and a pstore dump, i.e. the
-work a real boot does. Best of several runs, same interpreter for both.
+work a real boot does; then the same with a ledger grown to 100k boots and a
+35 MB rotated file beside it, which ``record`` must not read whole. Best of
+several runs, same interpreter for all.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -15,6 +18,8 @@ import uuid
 from pathlib import Path
 
 from tests.host.trees import Tree
+
+from kexec_lineage.model.boot import Boot
 
 RUNS = 7
 
@@ -28,6 +33,18 @@ def best(argv: list[str], before: object = None) -> float:
         subprocess.run(argv, check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def ledger_lines(count: int) -> bytes:
+    """``count`` boot entries as the agent writes them."""
+    out = []
+    for n in range(count):
+        boot = Boot(
+            "web-1", str(uuid.uuid4()), "7.0.0", "kexec", "6.19.0", n + 1, machine_id="0" * 32
+        )
+        entry = {"type": "boot", "time": n, "boot": boot.as_dict(), "started_at": n}
+        out.append(json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n")
+    return b"".join(out)
 
 
 def main() -> int:
@@ -50,12 +67,25 @@ def main() -> int:
         def new_boot() -> None:
             (root / "proc/sys/kernel/random/boot_id").write_text(f"{uuid.uuid4()}\n")
 
-        record = best([sys.executable, "-m", "kexec_lineage", "--root", tmp, "record"], new_boot)
+        argv = [sys.executable, "-m", "kexec_lineage", "--root", tmp, "record"]
+        record = best(argv, new_boot)
+        state = root / "var/lib/kexec-lineage"
+        filler = ledger_lines(100_000)
+
+        def new_boot_huge_ledger() -> None:
+            # Grown again each time: the record before rotated it.
+            own = (state / "ledger.jsonl").read_bytes()[-(64 << 10) :]
+            (state / "ledger.jsonl.1").write_bytes(filler + filler[: 5 << 20])
+            (state / "ledger.jsonl").write_bytes(filler + own[own.find(b"\n") + 1 :])
+            new_boot()
+
+        huge = best(argv, new_boot_huge_ledger)
         bare = best([sys.executable, "-c", "pass"])
     print(f"kexec-lineage record at boot (best of {RUNS})")
     print(f"{'':28}{'ms':>8}{'x bare':>9}")
     print(f"{'python3 -c pass (baseline)':28}{bare * 1000:8.1f}{1:9.2f}")
     print(f"{'kexec-lineage record':28}{record * 1000:8.1f}{record / bare:9.2f}")
+    print(f"{'  ... 100k-boot ledger':28}{huge * 1000:8.1f}{huge / bare:9.2f}")
     return 0
 
 

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 from kexec_lineage.host.ledger import Ledger
+from kexec_lineage.host.record import State, record
 from kexec_lineage.host.spool import Spool
 from kexec_lineage.model.boot import Boot
 from tests.conftest import REPO
+from tests.host.trees import Tree
 
 
 def boot_entry(n: int, how: str = "kexec") -> dict[str, object]:
@@ -115,3 +117,41 @@ def test_spool_whole_files_bounded_oldest_dropped(tmp_path: Path) -> None:
     assert files == paths[-(5 + 130 - 129) :]
     assert [json.loads(p.read_text())["record"]["n"] for p in files] == list(range(124, 130))
     assert not [p for p in os.listdir(tmp_path / "spool") if p.endswith(".tmp")]
+
+
+def test_a_huge_ledger_is_read_only_at_its_end(tmp_path: Path) -> None:
+    # 100k boots in ledger.jsonl (by hand, or an older agent) and 35 MB in the rotated
+    # file: record reads the last 2 MiB and still finds the boot it follows.
+    state = tmp_path / "var/lib/kexec-lineage"
+    state.mkdir(parents=True)
+    lines = [json.dumps(boot_entry(n), sort_keys=True).encode() + b"\n" for n in range(100_000)]
+    (state / "ledger.jsonl.1").write_bytes(b"".join(lines) + b"".join(lines[:10_000]))
+    (state / "ledger.jsonl").write_bytes(b"".join(lines))
+    ledger = Ledger(state)
+    entries = ledger.entries()
+    assert 0 < len(entries) <= ledger.window // min(map(len, lines))
+    assert entries[-1] == boot_entry(99_999)
+    assert [e["time"] for e in entries] == list(range(100_000 - len(entries), 100_000))
+    last = entries[-1]["boot"]["boot_id"]
+    Tree(
+        tmp_path,
+        "7.2.0",
+        f"kexec_lineage.prev=7.1.99999 kexec_lineage.count=9 kexec_lineage.boot={last}",
+    )
+    result = record(tmp_path, State(state))
+    assert (result.boot.how, result.boot.previous_release) == ("kexec", "7.1.99999")
+    assert "ledger" in [e.source for e in result.boot.evidence]
+
+
+def test_the_window_starts_on_a_whole_line(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path, max_bytes=100)
+    line = json.dumps({"type": "x", "n": 0}).encode() + b"\n"
+    tmp_path.joinpath("ledger.jsonl").write_bytes(line * 40)
+    # The window is exactly whole lines: none is cut, none dropped.
+    ledger.window = len(line) * 5
+    assert len(ledger.entries()) == 1  # identical lines are one
+    tmp_path.joinpath("ledger.jsonl").write_bytes(
+        b"".join(json.dumps({"n": n}).encode().ljust(19) + b"\n" for n in range(40))
+    )
+    ledger.window = 20 * 5
+    assert [e["n"] for e in ledger.entries()] == [35, 36, 37, 38, 39]

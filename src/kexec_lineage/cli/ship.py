@@ -11,8 +11,9 @@ from kexec_lineage.cli.hoststate import add_state_argument, state_of
 from kexec_lineage.errors import InputError
 from kexec_lineage.host.files import read_bytes
 from kexec_lineage.host.record import report_uptime
+from kexec_lineage.model.wire import TOKEN_FORMAT
 
-__all__ = ("register", "run")
+__all__ = ("read_token", "register", "run")
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     # at every boot: only ship loads it.
     from kexec_lineage.host.ship import Backoff, ship
 
-    token = read_bytes(args.token_file, 4096).decode().strip()
+    token = read_token(args.token_file)
     state = state_of(args)
     try:
         report_uptime(args.root, state)
@@ -59,3 +60,19 @@ def run(args: argparse.Namespace) -> int:
         f"({result.attempts} requests)"
     )
     return 0 if result.left == 0 else 1
+
+
+def read_token(path: Path) -> str:
+    """The token in ``path``: its last non-empty line (the file may hold the whole
+    output of ``token create``). Errors never show the file's contents.
+
+    :raises InputError: unreadable, or that line is not a token.
+    """
+    lines = read_bytes(path, 64 << 10).decode("utf-8", "replace").splitlines()
+    last = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    if not TOKEN_FORMAT.fullmatch(last):
+        raise InputError(
+            f"{path}: its last non-empty line is not a kexec-lineage token "
+            "(kl_ and 43 letters, digits, - or _, as 'token create' prints it)"
+        )
+    return last

@@ -9,22 +9,24 @@ runs while machines crash and kexec:
 
 - an append is one ``write()`` of a whole line on an ``O_APPEND`` file,
   followed by ``fsync``; a torn last line (no newline, or not JSON) is
-  skipped on read and terminated before the next append;
+  skipped on read and terminated before the next append; a write the disk
+  takes only part of is truncated back and fails;
 - past ``max_bytes`` the ledger rotates: the entries of the current chain are
   written to a new file, fsynced, and renamed into place, the old file
   becoming ``ledger.jsonl.1`` (the one before is dropped). Readers merge both
   files and drop duplicate lines, so a crash between the two renames loses
-  nothing.
+  nothing, and read no more than the last ``2 * max_bytes`` of them.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import math
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,9 @@ class Ledger:
         self.path = directory / "ledger.jsonl"
         self.previous = directory / "ledger.jsonl.1"
         self.max_bytes = max_bytes
+        #: bytes read from the end of the ledger (rotation keeps the current file
+        #: below ``max_bytes``, so this covers it and the start of the one before)
+        self.window = 2 * max_bytes
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -63,16 +68,15 @@ class Ledger:
             os.close(fd)
 
     def entries(self) -> list[dict[str, Any]]:
-        """Every readable entry, oldest first."""
+        """The readable entries of the last :attr:`window` bytes, oldest first.
+
+        Reconciliation needs only the last boots, and ``record`` runs at every
+        boot against a start timeout: however large the files have grown (by
+        hand, or by an older agent), no more than the window is read.
+        """
         seen: set[bytes] = set()
         out = []
-        for path in (self.previous, self.path):
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        for data in self._tail():
             for line in data.split(b"\n"):
                 if not line or line in seen:
                     continue
@@ -84,6 +88,30 @@ class Ledger:
                 if isinstance(entry, dict):
                     out.append(entry)
         return out
+
+    def _tail(self) -> list[bytes]:
+        """The last :attr:`window` bytes of ``ledger.jsonl.1`` then ``ledger.jsonl``,
+        in whole lines: the current file first, the rotated one for what is left."""
+        parts: list[bytes] = []
+        budget = self.window
+        for path in (self.path, self.previous):
+            if budget <= 0:
+                break
+            try:
+                with path.open("rb") as f:
+                    size = f.seek(0, os.SEEK_END)
+                    # One byte more than the budget: whether it starts a line.
+                    f.seek(max(0, size - budget - 1))
+                    data = f.read(budget + 1)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise InputError(f"cannot read {path}: {exc.strerror}") from None
+            if size > budget:
+                data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
+            budget -= size
+            parts.insert(0, data)
+        return parts
 
     def boots(self) -> list[Boot]:
         """The recorded boots, oldest first."""
@@ -135,8 +163,15 @@ class Ledger:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 line = b"\n" + line  # end a torn line so that ours stands alone
-            os.write(fd, line)
-            os.fsync(fd)
+            try:
+                _write_all(fd, line)
+                os.fsync(fd)
+            except OSError:
+                # A full disk takes part of a line: take it back, so that the
+                # ledger never says what the caller was told failed.
+                with suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise
         finally:
             os.close(fd)
         if created:
@@ -165,6 +200,16 @@ class Ledger:
             write_atomic(self.path, b"".join(lines[start:]), previous=self.previous)
         except OSError as exc:
             raise InputError(f"cannot rotate {self.path}: {exc.strerror}") from None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data``; a short write on a full disk is an :class:`OSError`."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
 
 
 def _boot_entries(entries: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:

@@ -27,7 +27,7 @@ from kexec_lineage.host.reconcile import reconcile
 from kexec_lineage.host.spool import Spool
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.chain import Chain
-from kexec_lineage.model.wire import BootRecord, CrashRecord
+from kexec_lineage.model.wire import BootRecord, CrashRecord, synthetic_boot_id
 
 __all__ = (
     "Recorded",
@@ -66,7 +66,7 @@ def _harvest(found: Probe, boot: Boot) -> tuple[list[CrashRecord], list[str]]:
     """Crash records from pstore dumps not harvested before, and their digests.
 
     A dump belongs to the boot before this one: the last recorded boot, else
-    the one our evidence names.
+    the one our evidence names, else a boot nobody recorded, named by the dump.
     """
     owner = found.history[-1] if found.history else None
     owner_id = owner.boot_id if owner else boot.previous_boot_id
@@ -74,8 +74,10 @@ def _harvest(found: Probe, boot: Boot) -> tuple[list[CrashRecord], list[str]]:
     for dump in found.new_dumps:
         digests.append(dump.digest)
         release = dump.release or (owner.release if owner else None)
+        # At the first record on a host nothing names the crashed boot.
+        crashed = owner_id or synthetic_boot_id(boot.host, dump.digest)
         crashes += [
-            CrashRecord(boot.host, owner_id or "", crash, f"pstore:{dump.reason}", release)
+            CrashRecord(boot.host, crashed, crash, f"pstore:{dump.reason}", release)
             for crash in dump.crashes
         ]
     return crashes, digests

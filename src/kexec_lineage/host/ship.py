@@ -4,10 +4,22 @@ Shipping
 
 Sends the spool to the collector in batches and deletes a record only once the
 collector acknowledged it with a 2xx, which it sends only after committing.
-Failures are retried with exponential backoff and full jitter; one shipper at
-a time per spool (a lock file). A record the collector refuses for good (a
-4xx other than 408/429) is moved to ``rejected/`` rather than retried
-forever. Standard library only: this runs on every host.
+What each other answer means:
+
+- 400 or 422 that names records of the batch (the collector's validation
+  errors point into the body): those records are refused for their content
+  and moved to ``rejected/``; the rest is sent again. A 413 halves the batch.
+- 401/403: the token is wrong; 3xx and any other 4xx (a wrong ``--to``, a
+  proxy in the way): the configuration is wrong. Shipping stops with one line
+  and the spool is kept. Redirects are never followed: the token would go
+  wherever a redirect points.
+- 5xx, 408/425/429, refused or broken connections: transient. Retried with
+  exponential backoff and full jitter until ``max_seconds``; the spool is kept.
+
+A spool file that is not a record (torn, empty, not JSON, unknown kind) is
+moved to ``damaged/`` with a note beside it, so that it neither blocks nor is
+read again. One shipper at a time per spool (a lock file). Standard library
+only: this runs on every host.
 """
 
 from __future__ import annotations
@@ -61,8 +73,11 @@ class _Retry(Exception):
 
 @contextmanager
 def _one_shipper(spool: Spool) -> Iterator[None]:
-    spool.directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(spool.directory / "ship.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        spool.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(spool.directory / "ship.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise InputError(f"cannot use spool {spool.directory}: {exc.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -73,6 +88,16 @@ def _one_shipper(spool: Spool) -> Iterator[None]:
         os.close(fd)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Turn every redirect into the :class:`~urllib.error.HTTPError` it came as."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def _post(url: str, token: str, body: bytes, timeout: float) -> None:
     request = urllib.request.Request(
         url,
@@ -81,7 +106,7 @@ def _post(url: str, token: str, body: bytes, timeout: float) -> None:
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as exc:
         if exc.code >= 500 or exc.code in _RETRY_STATUSES:
@@ -93,16 +118,55 @@ def _post(url: str, token: str, body: bytes, timeout: float) -> None:
         raise _Retry(f"{type(exc).__name__}: {exc}") from None
 
 
+def _named(exc: urllib.error.HTTPError, key: str, size: int) -> set[int]:
+    """The records of the batch that a 400/422 answer names (``loc: [body, key, i, ...]``)."""
+    try:
+        detail = json.loads(exc.read(1 << 20)).get("detail")
+    except (OSError, ValueError, AttributeError, http.client.HTTPException):
+        return set()
+    named = set()
+    for error in detail if isinstance(detail, list) else ():
+        loc = error.get("loc") if isinstance(error, dict) else None
+        if (
+            isinstance(loc, list)
+            and loc[:2] == ["body", key]
+            and len(loc) > 2
+            and isinstance(loc[2], int)
+            and 0 <= loc[2] < size
+        ):
+            named.add(loc[2])
+    return named
+
+
+def _misconfigured(url: str, exc: urllib.error.HTTPError) -> InputError:
+    if exc.code in (401, 403):
+        return InputError(f"the collector refused the token: HTTP {exc.code}; the spool is kept")
+    if 300 <= exc.code < 400:
+        where = exc.headers.get("Location", "?") if exc.headers else "?"
+        return InputError(
+            f"{url} answered HTTP {exc.code}, a redirect to {where}: redirects are not "
+            "followed (the token would go along); give the collector's own URL to --to; "
+            "the spool is kept"
+        )
+    return InputError(
+        f"{url} answered HTTP {exc.code}: not a kexec-lineage collector's answer "
+        "(is --to the collector's base URL?); the spool is kept"
+    )
+
+
 def _batches(spool: Spool, size: int) -> Iterator[tuple[str, list[tuple[Path, Any]]]]:
     """Batches of one kind each, taking the spool oldest first."""
     pending: dict[str, list[tuple[Path, Any]]] = {}
     for path in spool.files():
         try:
-            item = json.loads(path.read_text(encoding="utf-8"))
+            item = json.loads(path.read_bytes())
             kind, record = item["kind"], item["record"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # vanished or damaged; never blocks the rest
-        if kind not in _ENDPOINTS:
+            if kind not in _ENDPOINTS or not isinstance(record, dict):
+                raise ValueError(f"not a boot or crash record (kind {kind!r})")
+        except OSError:
+            continue  # gone meanwhile (bounded, or shipped), or unreadable: not ours to judge
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            spool.quarantine(path, f"{type(exc).__name__}: {exc}")
             continue
         batch = pending.setdefault(kind, [])
         batch.append((path, record))
@@ -152,12 +216,17 @@ def ship(
                         sleep(delay)
                         continue
                     except urllib.error.HTTPError as exc:
-                        if len(batch) > 1 and exc.code not in (401, 403):
-                            # Find the records it refuses: halve the batch.
-                            half = len(batch) // 2
+                        refused = _refused(exc, key, len(batch))
+                        if refused is None:
+                            raise _misconfigured(base + path, exc) from None
+                        if not refused:
+                            half = len(batch) // 2  # 413 for a batch: send it in halves
                             pending[:0] = [batch[:half], batch[half:]]
                         else:
-                            rejected += _reject(spool, batch, exc)
+                            rejected += _reject(spool, [batch[i] for i in sorted(refused)])
+                            rest = [r for i, r in enumerate(batch) if i not in refused]
+                            if rest:
+                                pending.insert(0, rest)
                         break
                     for file, _ in batch:
                         file.unlink(missing_ok=True)
@@ -166,11 +235,24 @@ def ship(
     return ShipResult(sent, rejected, len(spool.files()), attempts)
 
 
-def _reject(spool: Spool, batch: list[tuple[Path, Any]], exc: urllib.error.HTTPError) -> int:
-    if exc.code in (401, 403):
-        raise InputError(f"the collector refused the token: HTTP {exc.code}") from None
+def _refused(exc: urllib.error.HTTPError, key: str, size: int) -> set[int] | None:
+    """Which records an error answer refuses for their content: ``None`` if it is not
+    about content, an empty set if the batch must be halved to find them."""
+    if exc.code == 413:
+        # No one record is larger than the collector takes (the API's field
+        # limits): a 413 for one comes from something in front of it.
+        return set() if size > 1 else None
+    if exc.code in (400, 422):
+        return _named(exc, key, size) or None
+    return None
+
+
+def _reject(spool: Spool, records: list[tuple[Path, Any]]) -> int:
     folder = spool.directory / "rejected"
-    folder.mkdir(exist_ok=True)
-    for path, _ in batch:
-        path.replace(folder / path.name)
-    return len(batch)
+    try:
+        folder.mkdir(exist_ok=True)
+        for path, _ in records:
+            path.replace(folder / path.name)
+    except OSError as exc:
+        raise InputError(f"cannot move refused records to {folder}: {exc.strerror}") from None
+    return len(records)

@@ -4,7 +4,8 @@ Spool
 
 Records waiting to be shipped to the collector: one JSON file each, written
 by :func:`~kexec_lineage.host.durable.write_atomic`, so a file in the spool is
-always whole and, once :meth:`Spool.put` returns, survives a power loss. The
+always whole and, once :meth:`Spool.put` returns, survives a power loss (one
+that is not, damaged some other way, is moved to ``damaged/`` by the shipper). The
 spool is bounded: past ``max_files`` the oldest records are dropped first (a
 host whose collector is gone for weeks keeps its newest history). File names
 sort by creation time.
@@ -75,6 +76,21 @@ class Spool:
             return sorted(p for p in self.directory.glob("*.json") if p.is_file())
         except OSError:
             return []
+
+    def quarantine(self, path: Path, why: str) -> None:
+        """Move the damaged record ``path`` to ``damaged/``, with ``why`` in a note beside it.
+
+        :raises InputError: the spool cannot be written.
+        """
+        folder = self.directory / "damaged"
+        try:
+            folder.mkdir(exist_ok=True)
+            path.replace(folder / path.name)
+            (folder / f"{path.name}.why").write_text(why + "\n", encoding="utf-8")
+        except FileNotFoundError:
+            pass  # gone meanwhile
+        except OSError as exc:
+            raise InputError(f"cannot move damaged {path} to {folder}: {exc.strerror}") from None
 
     def _bound(self) -> None:
         files = self.files()

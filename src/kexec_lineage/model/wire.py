@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -31,10 +32,13 @@ __all__ = (
     "CRASHES_PATH",
     "CRASH_FIELDS",
     "EVIDENCE_FIELDS",
+    "SYNTHETIC_BOOT_PREFIX",
+    "TOKEN_FORMAT",
     "TRANSITIONS_PATH",
     "BootRecord",
     "CrashRecord",
     "fingerprint",
+    "synthetic_boot_id",
 )
 
 #: Where the collector takes boots and crashes (POST), and what it answers (GET).
@@ -43,6 +47,14 @@ CRASHES_PATH = "/v1/crashes"
 CHAIN_PATH = "/v1/hosts/{host}/chain"
 TRANSITIONS_PATH = "/v1/transitions"
 ANALYSIS_PATH = "/v1/analysis"
+
+#: An API token as ``token create`` makes it: ``kl_`` and 32 random bytes in
+#: URL-safe base64, so it can never hold a space, a newline or a quote.
+TOKEN_FORMAT = re.compile(r"kl_[A-Za-z0-9_-]{43}")
+
+#: Begins the boot id of a crash whose boot nobody recorded (a dump in pstore
+#: that the first ``record`` on a host finds): that boot's own id is gone.
+SYNTHETIC_BOOT_PREFIX = "pstore-"
 
 # Where a report stood in the log it was found in: meaningless anywhere else.
 _LOG_POSITION = ("offset", "end")
@@ -121,3 +133,10 @@ def fingerprint(crash: Crash) -> str:
     """A stable content hash: the same crash report sent twice has the same one."""
     canonical = json.dumps([crash.title, crash.report], separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def synthetic_boot_id(host: str, digest: str) -> str:
+    """A stable id, marked by :data:`SYNTHETIC_BOOT_PREFIX`, for the unrecorded boot that
+    left the pstore dump of SHA-256 ``digest``: a dump found again names the same boot."""
+    key = f"{host}\0{digest}".encode("utf-8", "surrogateescape")
+    return SYNTHETIC_BOOT_PREFIX + hashlib.sha256(key).hexdigest()[:32]
