@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -41,11 +42,21 @@ def kexec_lineage(*argv: str | Path) -> str:
 class Collector:
     """``kexec-lineage serve`` on a free loopback port, started and killed at will."""
 
-    def __init__(self, db: str, *, local: bool = False) -> None:
+    def __init__(
+        self,
+        db: str,
+        *,
+        local: bool = False,
+        tls: tuple[Path, Path, Path] | None = None,
+        options: tuple[str, ...] = (),
+    ) -> None:
+        """``tls``: a CA file, and the certificate and key the collector serves with."""
         self.db = db
         self.local = local
+        self.tls = tls
+        self.options = options
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> None:
@@ -61,6 +72,12 @@ class Collector:
                 "--port",
                 str(self.port),
                 *(["--local"] if self.local else []),
+                *self.options,
+                *(
+                    ["--tls-cert", str(self.tls[1]), "--tls-key", str(self.tls[2])]
+                    if self.tls
+                    else []
+                ),
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -69,7 +86,10 @@ class Collector:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as response:
+                context = ssl.create_default_context(cafile=self.tls[0]) if self.tls else None
+                with urllib.request.urlopen(
+                    self.url + "/healthz", timeout=1, context=context
+                ) as response:
                     if response.status == 200:
                         return
             except OSError:

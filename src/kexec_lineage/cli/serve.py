@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import ssl
+from pathlib import Path
 from typing import Any
 
 from kexec_lineage.cli.fleetdb import add_db_argument, open_db
+from kexec_lineage.errors import InputError
+from kexec_lineage.host.files import read_bytes
 
 __all__ = ("register", "run")
 
@@ -15,7 +20,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "serve",
         parents=[common],
         help="run the collector",
-        description="Serve the collector API (and the dashboard) over a fleet database.",
+        description="Serve the collector API (and the dashboard) over a fleet database: "
+        "HTTPS with --tls-cert/--tls-key; plain HTTP only on loopback (behind a TLS proxy) "
+        "unless --plain-http says otherwise.",
     )
     add_db_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
@@ -25,6 +32,21 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="reads need no token; binds to loopback whatever --host says",
     )
+    parser.add_argument("--tls-cert", type=Path, metavar="F", help="TLS certificate chain (PEM)")
+    parser.add_argument("--tls-key", type=Path, metavar="F", help="its private key (PEM)")
+    parser.add_argument(
+        "--plain-http",
+        action="store_true",
+        help="serve plain HTTP on an address other than loopback (behind a TLS-terminating "
+        "proxy on a network you trust): tokens cross that network in clear",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds a client has to send a request body (default: 30)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -33,8 +55,47 @@ def run(args: argparse.Namespace) -> int:
 
     from kexec_lineage.server.app import create_app
 
-    store = open_db(args)
-    app = create_app(store, local=args.local)
     host = "127.0.0.1" if args.local else args.host
-    uvicorn.run(app, host=host, port=args.port, log_level="warning")
+    tls = _tls_files(args)
+    if tls is None and not args.plain_http and not _loopback(host):
+        raise InputError(
+            f"serving {host} in plain HTTP would send tokens in clear: give --tls-cert and "
+            "--tls-key, or bind to loopback behind a TLS proxy (or say --plain-http)"
+        )
+    store = open_db(args)
+    app = create_app(store, local=args.local, body_seconds=args.body_timeout)
+    uvicorn.run(
+        app,
+        host=host,
+        port=args.port,
+        log_level="warning",
+        ssl_certfile=tls and str(tls[0]),
+        ssl_keyfile=tls and str(tls[1]),
+    )
     return 0
+
+
+def _tls_files(args: argparse.Namespace) -> tuple[Path, Path] | None:
+    """The certificate and key, each readable, or ``None`` for plain HTTP."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise InputError("TLS needs both --tls-cert and --tls-key")
+    if args.tls_cert is None:
+        return None
+    for path in (args.tls_cert, args.tls_key):
+        read_bytes(path, 1 << 20)
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            args.tls_cert, args.tls_key
+        )
+    except (ssl.SSLError, ValueError) as exc:
+        raise InputError(
+            f"{args.tls_cert}, {args.tls_key}: not a certificate and its key: {exc}"
+        ) from None
+    return args.tls_cert, args.tls_key
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

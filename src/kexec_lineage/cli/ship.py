@@ -28,6 +28,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--to", required=True, metavar="URL", help="collector base URL")
     parser.add_argument("--token-file", required=True, type=Path, metavar="F")
+    parser.add_argument(
+        "--ca-file", type=Path, metavar="F", help="CA certificates to trust (default: the system's)"
+    )
     add_state_argument(parser)
     parser.add_argument("--batch", type=int, default=500, help="records per request")
     parser.add_argument("--max-time", type=float, default=600.0, help="give up after (s)")
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch,
         max_seconds=args.max_time,
         backoff=Backoff(cap=args.backoff_cap),
+        ca_file=args.ca_file,
     )
     print(
         f"sent {result.sent}, rejected {result.rejected}, left {result.left} "

@@ -34,17 +34,19 @@ from kexec_lineage.fleet.schema import boots, crashes, hosts, tokens
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.chain import Chain
 from kexec_lineage.model.text import printable
-from kexec_lineage.model.wire import BootRecord, CrashRecord
+from kexec_lineage.model.wire import TOKEN_PREFIX, BootRecord, CrashRecord, host_name_problem
 
 __all__ = (
     "HostRecord",
     "Store",
     "Stored",
     "TokenInfo",
+    "TokenRow",
     "boot_row",
     "crash_row",
     "database_url",
     "open_store",
+    "token_digest",
 )
 
 TOKEN_KINDS = ("host", "read")
@@ -104,6 +106,16 @@ class HostRecord:
 class TokenInfo:
     kind: str
     host: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    """A stored token as ``token list`` shows it."""
+
+    id: int
+    kind: str
+    host: str | None
+    created_at: float
 
 
 class Store:
@@ -309,19 +321,63 @@ class Store:
         """A new API token; only its SHA-256 digest is stored."""
         if kind not in TOKEN_KINDS or (kind == "host") != (host is not None):
             raise StoreError("a token is either for one host (--host H) or read-only (--read)")
-        token = "kl_" + secrets.token_urlsafe(32)
-        with self.transaction("creating a token") as connection:
+        if host is not None:
+            return self.create_host_tokens([host])[host]
+        return self._insert_tokens(kind, [None])[0]
+
+    def create_host_tokens(self, hosts: Sequence[str]) -> dict[str, str]:
+        """A new token for each of ``hosts``, in one transaction (enrolling a fleet).
+
+        :raises StoreError: a name the API would refuse, or a name given twice.
+        """
+        for host in hosts:
+            if (problem := host_name_problem(host)) is not None:
+                raise StoreError(f"host name {host!r}: {problem}")
+        if len(set(hosts)) != len(hosts):
+            raise StoreError("a host name is given twice")
+        return dict(zip(hosts, self._insert_tokens("host", list(hosts)), strict=True))
+
+    def _insert_tokens(self, kind: str, hosts: list[str | None]) -> list[str]:
+        made = [TOKEN_PREFIX + secrets.token_urlsafe(32) for _ in hosts]
+        now = time.time()
+        with self.transaction("creating tokens") as connection:
             connection.execute(
                 tokens.insert(),
-                [{"digest": _digest(token), "kind": kind, "host": host, "created_at": time.time()}],
+                [
+                    {"digest": token_digest(token), "kind": kind, "host": host, "created_at": now}
+                    for token, host in zip(made, hosts, strict=True)
+                ],
             )
-        return token
+        return made
+
+    def list_tokens(self) -> list[TokenRow]:
+        """Every token, oldest first: its id, what it may do, when it was made (never itself)."""
+        with self.transaction("listing tokens") as connection:
+            rows = connection.execute(
+                sa.select(tokens.c.id, tokens.c.kind, tokens.c.host, tokens.c.created_at).order_by(
+                    tokens.c.id
+                )
+            )
+            return [TokenRow(r.id, r.kind, r.host, r.created_at) for r in rows]
+
+    def revoke_tokens(self, ids: Sequence[int] = (), host: str | None = None) -> int:
+        """Remove the tokens ``ids`` and, with ``host``, every token of that host;
+        returns how many there were. A revoked token is refused from its next request."""
+        condition: sa.ColumnElement[bool] = tokens.c.id.in_(list(ids))
+        if host is not None:
+            condition = sa.or_(condition, tokens.c.host == host)
+        with self.transaction("revoking tokens") as connection:
+            return int(connection.execute(tokens.delete().where(condition)).rowcount)
 
     def check_token(self, token: str) -> TokenInfo | None:
-        """What ``token`` may do, or ``None`` for an unknown token."""
+        """What ``token`` may do, or ``None`` for an unknown (or revoked) token."""
+        return self.check_token_digest(token_digest(token))
+
+    def check_token_digest(self, digest: str) -> TokenInfo | None:
+        """:meth:`check_token` by the token's :func:`token_digest`, as a session holds it."""
         with self.transaction("checking a token") as connection:
             row = connection.execute(
-                sa.select(tokens.c.kind, tokens.c.host).where(tokens.c.digest == _digest(token))
+                sa.select(tokens.c.kind, tokens.c.host).where(tokens.c.digest == digest)
             ).first()
         return None if row is None else TokenInfo(row.kind, row.host)
 
@@ -334,7 +390,8 @@ class Store:
         self.engine.dispose()
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """What the store keeps of a token."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -29,6 +29,7 @@ import http.client
 import json
 import os
 import random
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -95,10 +96,18 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+def _opener(ca_file: Path | None) -> urllib.request.OpenerDirector:
+    """HTTP(S) without redirects; certificates checked against ``ca_file`` or the system's."""
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise InputError(f"{ca_file}: not a CA certificate file: {exc}") from None
+    return urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=context))
 
 
-def _post(url: str, token: str, body: bytes, timeout: float) -> None:
+def _post(
+    opener: urllib.request.OpenerDirector, url: str, token: str, body: bytes, timeout: float
+) -> None:
     request = urllib.request.Request(
         url,
         data=body,
@@ -106,13 +115,22 @@ def _post(url: str, token: str, body: bytes, timeout: float) -> None:
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as exc:
         if exc.code >= 500 or exc.code in _RETRY_STATUSES:
+            exc.close()
             raise _Retry(f"HTTP {exc.code}") from None
         raise
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ssl.SSLCertVerificationError):
+            # Not transient: the collector is not who it says, or its CA is not given.
+            raise InputError(
+                f"{url}: the collector's certificate is not trusted "
+                f"({exc.reason.verify_message}); give its CA with --ca-file; the spool is kept"
+            ) from None
+        raise _Retry(f"{type(exc).__name__}: {exc}") from None
+    except (OSError, http.client.HTTPException) as exc:
         # Refused, reset, timed out, or cut off mid-answer (a collector killed
         # while replying): sending again is safe, ingest is idempotent.
         raise _Retry(f"{type(exc).__name__}: {exc}") from None
@@ -187,12 +205,14 @@ def ship(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
+    ca_file: Path | None = None,
 ) -> ShipResult:
     """Send every spooled record, retrying for up to ``max_seconds``.
 
     What is not acknowledged by then stays in the spool for the next run.
     """
     rng = rng or random.Random()
+    opener = _opener(ca_file)
     base = url.rstrip("/")
     deadline = clock() + max_seconds
     sent = rejected = attempts = 0
@@ -207,7 +227,7 @@ def ship(
                 while True:
                     attempts += 1
                     try:
-                        _post(base + path, token, body, timeout)
+                        _post(opener, base + path, token, body, timeout)
                     except _Retry:
                         failures += 1
                         delay = backoff.delay(failures, rng)
@@ -216,7 +236,8 @@ def ship(
                         sleep(delay)
                         continue
                     except urllib.error.HTTPError as exc:
-                        refused = _refused(exc, key, len(batch))
+                        with exc:  # its connection, once the answer is read
+                            refused = _refused(exc, key, len(batch))
                         if refused is None:
                             raise _misconfigured(base + path, exc) from None
                         if not refused:

@@ -32,12 +32,15 @@ __all__ = (
     "CRASHES_PATH",
     "CRASH_FIELDS",
     "EVIDENCE_FIELDS",
+    "MAX_HOST_NAME",
     "SYNTHETIC_BOOT_PREFIX",
     "TOKEN_FORMAT",
+    "TOKEN_PREFIX",
     "TRANSITIONS_PATH",
     "BootRecord",
     "CrashRecord",
     "fingerprint",
+    "host_name_problem",
     "synthetic_boot_id",
 )
 
@@ -48,9 +51,13 @@ CHAIN_PATH = "/v1/hosts/{host}/chain"
 TRANSITIONS_PATH = "/v1/transitions"
 ANALYSIS_PATH = "/v1/analysis"
 
+#: Longest host name the collector stores.
+MAX_HOST_NAME = 255
+
 #: An API token as ``token create`` makes it: ``kl_`` and 32 random bytes in
 #: URL-safe base64, so it can never hold a space, a newline or a quote.
-TOKEN_FORMAT = re.compile(r"kl_[A-Za-z0-9_-]{43}")
+TOKEN_PREFIX = "kl_"
+TOKEN_FORMAT = re.compile(TOKEN_PREFIX + r"[A-Za-z0-9_-]{43}")
 
 #: Begins the boot id of a crash whose boot nobody recorded (a dump in pstore
 #: that the first ``record`` on a host finds): that boot's own id is gone.
@@ -140,3 +147,23 @@ def synthetic_boot_id(host: str, digest: str) -> str:
     left the pstore dump of SHA-256 ``digest``: a dump found again names the same boot."""
     key = f"{host}\0{digest}".encode("utf-8", "surrogateescape")
     return SYNTHETIC_BOOT_PREFIX + hashlib.sha256(key).hexdigest()[:32]
+
+
+def host_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a host's name, or ``None``.
+
+    A host is addressed as one path segment (``/v1/hosts/NAME/chain``), so no
+    ``/`` and not ``.`` or ``..``; a database must store it (no NUL, valid
+    Unicode). ``token create`` and the API both ask here.
+    """
+    if not 1 <= len(name) <= MAX_HOST_NAME:
+        return f"a host name has 1 to {MAX_HOST_NAME} characters"
+    if "/" in name or name in (".", ".."):
+        return "a host name is one path segment: no '/', not '.' or '..'"
+    if "\x00" in name:
+        return "NUL characters are not allowed"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "not valid Unicode (a lone surrogate)"
+    return None

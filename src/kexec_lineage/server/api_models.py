@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from kexec_lineage.model.wire import BootRecord, CrashRecord
+from kexec_lineage.model.wire import MAX_HOST_NAME, BootRecord, CrashRecord, host_name_problem
 
 __all__ = ("MAX_BATCH", "BootIn", "BootsIn", "CrashIn", "CrashesIn", "EvidenceIn", "StoredOut")
 
@@ -32,7 +32,14 @@ def _text(value: str) -> str:
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_text)]
+def _host_name(value: str) -> str:
+    problem = host_name_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+HostName = Annotated[str, Field(min_length=1, max_length=MAX_HOST_NAME), AfterValidator(_host_name)]
 Id = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_text)]
 ReleaseText = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_text)]
 Note = Annotated[str, Field(max_length=1024), AfterValidator(_text)]
@@ -55,7 +62,7 @@ class EvidenceIn(_In):
 
 
 class BootIn(_In):
-    host: Name
+    host: HostName
     boot_id: Id
     release: ReleaseText
     how: Literal["cold", "kexec", "kdump"]
@@ -73,7 +80,7 @@ class BootIn(_In):
 
 
 class CrashIn(_In):
-    host: Name
+    host: HostName
     boot_id: Id
     title: Title
     alt_titles: Annotated[list[Title], Field(max_length=16)] = []

@@ -11,6 +11,7 @@ writes only its own host's records; a read token reads and cannot write.
 # No "from __future__ import annotations": FastAPI reads the endpoints'
 # annotations at run time, and they name dependencies local to create_app.
 import dataclasses
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -21,7 +22,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kexec_lineage.errors import StoreError
 from kexec_lineage.fleet.count_queries import transitions
@@ -34,14 +36,13 @@ from kexec_lineage.model.wire import (
     TRANSITIONS_PATH,
 )
 from kexec_lineage.server.api_models import BootsIn, CrashesIn, StoredOut
+from kexec_lineage.server.bodies import BODY_SECONDS, MAX_BODY, body_schema, parsed
 from kexec_lineage.server.dashboard import AnalysisCache, add_dashboard
 
-__all__ = ("MAX_BODY", "BodyLimit", "create_app")
-
-#: Largest request body accepted, in bytes.
-MAX_BODY = 16 << 20
+__all__ = ("MAX_BODY", "SECURITY_HEADERS", "BodyLimit", "create_app")
 
 _bearer = HTTPBearer(auto_error=False)
+_log = logging.getLogger("kexec_lineage.collector")
 
 
 class _Metrics:
@@ -71,10 +72,11 @@ class _Metrics:
             self.records.labels(kind, outcome).inc(n)
 
 
-def create_app(store: Store, *, local: bool = False) -> FastAPI:
+def create_app(store: Store, *, local: bool = False, body_seconds: float = BODY_SECONDS) -> FastAPI:
     """The collector app over ``store``.
 
     :param local: reads need no token (``serve --local`` binds to loopback only).
+    :param body_seconds: how long a client may take to send a request body.
     """
     app = FastAPI(
         title="kexec-lineage collector",
@@ -83,6 +85,7 @@ def create_app(store: Store, *, local: bool = False) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.body_seconds = body_seconds
     metrics = _Metrics()
 
     _install_middleware_and_errors(app, metrics)
@@ -117,19 +120,25 @@ def create_app(store: Store, *, local: bool = False) -> FastAPI:
         if foreign:
             raise HTTPException(403, f"this token writes only host {info.host}, not {foreign[0]}")
 
-    @app.post(BOOTS_PATH, response_model=StoredOut)
-    def post_boots(body: BootsIn, info: Annotated[TokenInfo, Depends(writer)]) -> StoredOut:
+    @app.post(BOOTS_PATH, response_model=StoredOut, openapi_extra=_request_body(BootsIn))
+    async def post_boots(
+        request: Request, info: Annotated[TokenInfo, Depends(writer)]
+    ) -> StoredOut:
         """Store boots; a boot already stored is merged with the new evidence."""
+        body = await parsed(request, BootsIn)
         own_hosts(info, {b.host for b in body.boots})
-        stored = store.ingest_boots([b.record() for b in body.boots])
+        stored = await run_in_threadpool(store.ingest_boots, [b.record() for b in body.boots])
         metrics.stored("boot", stored)
         return StoredOut(**dataclasses.asdict(stored))
 
-    @app.post(CRASHES_PATH, response_model=StoredOut)
-    def post_crashes(body: CrashesIn, info: Annotated[TokenInfo, Depends(writer)]) -> StoredOut:
+    @app.post(CRASHES_PATH, response_model=StoredOut, openapi_extra=_request_body(CrashesIn))
+    async def post_crashes(
+        request: Request, info: Annotated[TokenInfo, Depends(writer)]
+    ) -> StoredOut:
         """Store crashes; one already stored (same host, boot, fingerprint) is skipped."""
+        body = await parsed(request, CrashesIn)
         own_hosts(info, {c.host for c in body.crashes})
-        stored = store.ingest_crashes([c.record() for c in body.crashes])
+        stored = await run_in_threadpool(store.ingest_crashes, [c.record() for c in body.crashes])
         metrics.stored("crash", stored)
         return StoredOut(**dataclasses.asdict(stored))
 
@@ -146,6 +155,7 @@ def create_app(store: Store, *, local: bool = False) -> FastAPI:
         """Boots and crashes per (previous release, release)."""
         return {"transitions": [t.as_dict() for t in transitions(store)]}
 
+    _merge_body_schemas(app)
     cache = AnalysisCache(store)
     add_dashboard(app, store, cache, local=local)
 
@@ -168,12 +178,33 @@ def create_app(store: Store, *, local: bool = False) -> FastAPI:
     return app
 
 
-class BodyLimit:
-    """ASGI middleware: 413 for a body over ``limit`` bytes, declared or streamed.
+_BODY_MODELS = (BootsIn, CrashesIn)
 
-    A body without Content-Length (chunked) is read here, at most ``limit``
-    bytes of it, and handed on whole: checking while the app reads would let
-    the framework turn the refusal into a 400.
+
+def _request_body(model: type[BootsIn | CrashesIn]) -> dict[str, Any]:
+    schema, _ = body_schema(model)
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _merge_body_schemas(app: FastAPI) -> None:
+    """Put the models the request bodies refer to into the OpenAPI components."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            defs = plain().setdefault("components", {}).setdefault("schemas", {})
+            for model in _BODY_MODELS:
+                defs.update(body_schema(model)[1])
+        assert app.openapi_schema is not None  # set by the plain call
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body declared (``Content-Length``) over ``limit`` bytes,
+    before anything reads it. A body sent without a length is bounded where it is
+    read (:func:`~kexec_lineage.server.bodies.read_body`), after the token is checked.
     """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
@@ -181,46 +212,49 @@ class BodyLimit:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        too_big = JSONResponse(
-            {"detail": f"request body larger than {self.limit} bytes"}, status_code=413
-        )
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit() or int(declared) > self.limit:
-                await too_big(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break  # the client went away
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.limit:
+        if scope["type"] == "http":
+            declared = dict(scope.get("headers") or []).get(b"content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+                too_big = JSONResponse(
+                    {"detail": f"request body larger than {self.limit} bytes"}, status_code=413
+                )
                 await too_big(scope, receive, send)
                 return
-            if not message.get("more_body", False):
-                break
-        replayed = False
+        await self.app(scope, receive, send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
-        await self.app(scope, replay, send)
+#: Sent with every answer. Pages are server-rendered with inline SVG and one inline
+#: style sheet, and load nothing: so no script, no source but our own, no framing.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _has_nul(scope: Scope) -> bool:
+    """A NUL anywhere in the path or the query (raw or %-escaped): no database takes it."""
+    query = scope.get("query_string", b"").lower()
+    return "\x00" in scope.get("path", "") or b"\x00" in query or b"%00" in query
 
 
 def _install_middleware_and_errors(app: FastAPI, metrics: _Metrics) -> None:
     app.add_middleware(BodyLimit, limit=MAX_BODY)
+
+    @app.middleware("http")
+    async def harden(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if _has_nul(request.scope):
+            response: Response = JSONResponse(
+                {"detail": "NUL characters are not allowed in a URL"}, status_code=422
+            )
+        else:
+            response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.middleware("http")
     async def count(
@@ -246,4 +280,9 @@ def _install_middleware_and_errors(app: FastAPI, metrics: _Metrics) -> None:
 
     @app.exception_handler(StoreError)
     async def store_unavailable(_request: Request, exc: StoreError) -> JSONResponse:
-        return JSONResponse({"detail": f"store unavailable: {exc}"}, status_code=503)
+        # The driver's words name the database's address and sometimes its user:
+        # they go to the collector's log, the client learns only that it failed.
+        _log.error("store unavailable: %s", exc)
+        return JSONResponse(
+            {"detail": "store unavailable; see the collector's log"}, status_code=503
+        )

@@ -6,11 +6,14 @@ HTML pages over the fleet: overview, the transition matrix, a transition, a
 crash title, a host's chain, search. Rendered on the server with Jinja2
 (autoescaping on: titles and log text are attacker-controlled) and SVG charts
 from :mod:`kexec_lineage.server.svg`; nothing is fetched from the network.
-Pages need a read token (a cookie set by ``/login``, or a bearer header),
-except under ``serve --local``.
+Pages need a read token (a bearer header, or ``/login``, which sets a
+session cookie: ``Secure`` under TLS, never the token), except under
+``serve --local``.
 """
 
+import logging
 import math
+import secrets
 import threading
 import time
 import urllib.parse
@@ -21,19 +24,22 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from kexec_lineage.errors import StoreError
 from kexec_lineage.fleet import views
 from kexec_lineage.fleet.analysis import Analysis, analyze, rate_interval
 from kexec_lineage.fleet.count_queries import count_rows, title_rows, transitions
 from kexec_lineage.fleet.count_table import CountRow, TitleRow
 from kexec_lineage.fleet.stats import clopper_pearson
-from kexec_lineage.fleet.store import Store
+from kexec_lineage.fleet.store import Store, token_digest
 from kexec_lineage.model.release import release_key
 from kexec_lineage.model.transition import Transition, predecessor_key
+from kexec_lineage.server.bodies import read_body
 from kexec_lineage.server.svg import HeatCell, Interval, heatmap, intervals, timeline
 
-__all__ = ("AnalysisCache", "add_dashboard")
+__all__ = ("AnalysisCache", "Sessions", "add_dashboard")
 
-_COOKIE = "kl_token"
+_COOKIE = "kl_session"
+_log = logging.getLogger("kexec_lineage.collector")
 _templates = Environment(
     loader=PackageLoader("kexec_lineage.server", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -49,20 +55,50 @@ class _Computed:
 
 
 class AnalysisCache:
-    """The fleet's analysis, recomputed when older than ``max_age`` seconds."""
+    """The fleet's analysis, recomputed in a background thread once older than
+    ``max_age`` seconds. Readers get the last result at once; only the very
+    first waits for one (a page needs something to show). A refresh that fails
+    keeps the last result and is tried again at the next read.
+    """
 
     def __init__(self, store: Store, max_age: float = 60.0) -> None:
         self.store = store
         self.max_age = max_age
+        self._first = threading.Lock()
         self._lock = threading.Lock()
+        self._refreshing = False
         self._value: _Computed | None = None
 
     def get(self) -> _Computed:
+        value = self._value
+        if value is None:
+            with self._first:
+                if self._value is None:
+                    self._value = self._compute()
+                return self._value
+        if time.monotonic() - value.at > self.max_age:
+            self._refresh_in_background()
+        return value
+
+    def _compute(self) -> _Computed:
+        counts, titles = count_rows(self.store), title_rows(self.store)
+        return _Computed(analyze(counts, titles), counts, titles, time.monotonic())
+
+    def _refresh_in_background(self) -> None:
         with self._lock:
-            if self._value is None or time.monotonic() - self._value.at > self.max_age:
-                counts, titles = count_rows(self.store), title_rows(self.store)
-                self._value = _Computed(analyze(counts, titles), counts, titles, time.monotonic())
-            return self._value
+            if self._refreshing:
+                return
+            self._refreshing = True
+        threading.Thread(target=self._refresh, name="analysis refresh", daemon=True).start()
+
+    def _refresh(self) -> None:
+        try:
+            self._value = self._compute()
+        except StoreError as exc:
+            _log.warning("analysis not refreshed, serving the last one: %s", exc)
+        finally:
+            with self._lock:
+                self._refreshing = False
 
 
 def _page(name: str, **context: Any) -> HTMLResponse:
@@ -165,8 +201,41 @@ def _transition(
     }
 
 
+class Sessions:
+    """Signed-in browsers: a random session id in the cookie, never the token itself,
+    so a cookie that leaks (a proxy log, a shared machine) is not a credential
+    beyond its lifetime and dies with the token's revocation or a restart."""
+
+    LIFETIME = 12 * 3600.0
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, tuple[str, float]] = {}
+
+    def open(self, digest: str) -> str:
+        """A new session for the token of ``digest``."""
+        session = secrets.token_urlsafe(32)
+        now = time.monotonic()
+        with self._lock:
+            if len(self._open) >= self.MAX:
+                self._open = {k: v for k, v in self._open.items() if v[1] > now}
+                while len(self._open) >= self.MAX:
+                    del self._open[next(iter(self._open))]  # the oldest
+            self._open[session] = (digest, now + self.LIFETIME)
+        return session
+
+    def token_of(self, session: str) -> str | None:
+        """The token digest of a live ``session``, else ``None``."""
+        with self._lock:
+            found = self._open.get(session)
+        return found[0] if found is not None and found[1] > time.monotonic() else None
+
+
 def add_dashboard(app: FastAPI, store: Store, cache: AnalysisCache, *, local: bool) -> None:
     """Register the dashboard's pages on ``app``."""
+
+    sessions = Sessions()
 
     def reads(token: str | None) -> bool:
         info = store.check_token(token) if token else None
@@ -175,12 +244,17 @@ def add_dashboard(app: FastAPI, store: Store, cache: AnalysisCache, *, local: bo
     def viewer(request: Request) -> None:
         if local:
             return
-        token = request.cookies.get(_COOKIE)
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
-            token = header[7:]
-        if not reads(token):
-            raise HTTPException(303, "sign in with a read token", {"Location": "/login"})
+            if reads(header[7:]):
+                return
+        else:
+            digest = sessions.token_of(request.cookies.get(_COOKIE, ""))
+            # The token behind the session is asked again: a revoked one ends it.
+            info = store.check_token_digest(digest) if digest else None
+            if info is not None and info.kind == "read":
+                return
+        raise HTTPException(303, "sign in with a read token", {"Location": "/login"})
 
     View = Annotated[None, Depends(viewer)]
 
@@ -190,12 +264,19 @@ def add_dashboard(app: FastAPI, store: Store, cache: AnalysisCache, *, local: bo
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
-        form = urllib.parse.parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
+        form = urllib.parse.parse_qs((await read_body(request, 4096)).decode("utf-8", "replace"))
         token = (form.get("token") or [""])[0].strip()
         if not reads(token):
             return _page("login.html", title="Sign in", error="not a read token")
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(_COOKIE, token, httponly=True, samesite="strict")
+        response.set_cookie(
+            _COOKIE,
+            sessions.open(token_digest(token)),
+            max_age=int(Sessions.LIFETIME),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
         return response
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
