@@ -34,12 +34,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 def analyze_store(store: Store) -> Analysis:
     """Count in the database, then run the statistics; timings on stderr."""
     from kexec_lineage.fleet.analysis import analyze
-    from kexec_lineage.fleet.count_queries import count_rows, title_rows
+    from kexec_lineage.fleet.count_queries import count_rows, host_spread, title_rows
 
     start = time.perf_counter()
-    counts, titles = count_rows(store), title_rows(store)
+    counts, titles, spread = count_rows(store), title_rows(store), host_spread(store)
     counted = time.perf_counter()
-    result = analyze(counts, titles)
+    result = analyze(counts, titles, spread)
     print(
         f"counted {len(counts)} cells in {counted - start:.2f} s, "
         f"tested in {time.perf_counter() - counted:.2f} s",

@@ -47,6 +47,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds a client has to send a request body (default: 30)",
     )
+    parser.add_argument(
+        "--max-boots-per-host-day",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="boots one host may send a day (default: 1000)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -54,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from kexec_lineage.server.app import create_app
+    from kexec_lineage.server.claims import Limits
 
     host = "127.0.0.1" if args.local else args.host
     tls = _tls_files(args)
@@ -63,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
             "--tls-key, or bind to loopback behind a TLS proxy (or say --plain-http)"
         )
     store = open_db(args)
-    app = create_app(store, local=args.local, body_seconds=args.body_timeout)
+    limits = Limits(max_boots_per_day=args.max_boots_per_host_day)
+    app = create_app(store, local=args.local, body_seconds=args.body_timeout, limits=limits)
     uvicorn.run(
         app,
         host=host,

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from kexec_lineage.fleet.count_table import CountRow, TitleRow, transitions_of
+from kexec_lineage.fleet.count_table import CountRow, HostSpread, TitleRow, transitions_of
 from kexec_lineage.fleet.stats import (
     Stratum,
     benjamini_hochberg,
@@ -45,6 +45,7 @@ from kexec_lineage.model.release import release_key
 from kexec_lineage.model.transition import COLD, UNKNOWN, Transition
 
 __all__ = (
+    "MIN_HOSTS",
     "Q_LEVEL",
     "Analysis",
     "DepthFinding",
@@ -60,6 +61,11 @@ __all__ = (
 Q_LEVEL = 0.05
 # A range must hold at least this many comparable crashed boots to be a suspect.
 _MIN_CRASHED = 3
+#: Where the count tables come with their :class:`HostSpread`: a transition counts in
+#: the tests only once booted on this many hosts, and a suspect range starts at a
+#: predecessor whose crashed boots come from this many: one host, however many
+#: boots it sends, neither makes a suspect nor moves the comparison.
+MIN_HOSTS = 3
 # Titles need this many crashed boots after kexec to be called kexec-only.
 _MIN_TITLE_BOOTS = 3
 
@@ -254,15 +260,22 @@ def _belongs(
     return crashed * math.log(rr) > (rr - 1) * expected
 
 
-def _best_range(release: str, cells: dict[str, Cell], hours: bool) -> _Candidate | None:
-    """Bisection: from the single predecessor that stands out most, grow the range
-    along the version order while each neighbour's boots crash like the range's
-    rather than like the rest."""
+def _best_range(
+    release: str,
+    cells: dict[str, Cell],
+    hours: bool,
+    crashed_hosts: Mapping[str, int] | None,
+) -> _Candidate | None:
+    """Bisection: from the single predecessor that stands out most (among those whose
+    crashes several hosts share, where ``crashed_hosts`` says), grow the range along
+    the version order while each neighbour's boots crash like the range's rather
+    than like the rest."""
     ordered = sorted((p for p in cells if p != COLD), key=release_key)
     singles = [
         (stratified_exact_p(t[0]), i)
         for i, p in enumerate(ordered)
-        if (t := _test([p], cells, hours))
+        if (crashed_hosts is None or crashed_hosts.get(p, 0) >= MIN_HOSTS)
+        and (t := _test([p], cells, hours))
     ]
     if not singles:
         return None
@@ -406,11 +419,31 @@ def _suspect(c: _Candidate, prior: tuple[float, float], titles: Sequence[TitleRo
     return replace(suspect, sentence=_sentence(suspect))
 
 
-def analyze(counts: Sequence[CountRow], titles: Sequence[TitleRow]) -> Analysis:
-    """Suspects, depth findings and the naive view of the fleet in ``counts``."""
+def analyze(
+    counts: Sequence[CountRow],
+    titles: Sequence[TitleRow],
+    spread: Mapping[tuple[str, str], HostSpread] | None = None,
+) -> Analysis:
+    """Suspects, depth findings and the naive view of the fleet in ``counts``.
+
+    :param spread: (release, predecessor) -> its :class:`HostSpread`, for data that
+        hosts send (see :data:`MIN_HOSTS`); without it every boot counts alike.
+    """
+    listed = counts
+    if spread is not None:
+        none = HostSpread(0, 0)
+        counts = [
+            r for r in counts if spread.get((r.release, r.predecessor), none).hosts >= MIN_HOSTS
+        ]
     hours = hours_known(counts)
     by_release = _by_release(counts)
-    candidates = [c for r, cells in by_release.items() if (c := _best_range(r, cells, hours))]
+    candidates = []
+    for release, cells in by_release.items():
+        crashed_hosts = None
+        if spread is not None:
+            crashed_hosts = {p: spread[(release, p)].crashed_hosts for p in cells}
+        if candidate := _best_range(release, cells, hours, crashed_hosts):
+            candidates.append(candidate)
     depth = _depth(counts, hours)
     naive = _naive(counts, hours)
     qs = benjamini_hochberg(
@@ -454,9 +487,9 @@ def analyze(counts: Sequence[CountRow], titles: Sequence[TitleRow]) -> Analysis:
         naive=tuple(naive_view),
         kexec_only_titles=tuple(_kexec_only(titles)),
         transitions=tuple(
-            transitions_of(r for r in counts if r.how != "kdump" and r.predecessor != UNKNOWN)
+            transitions_of(r for r in listed if r.how != "kdump" and r.predecessor != UNKNOWN)
         ),
         tests=len(qs),
-        boots=sum(r.boots for r in counts),
-        crashed_boots=sum(r.crashed_boots for r in counts),
+        boots=sum(r.boots for r in listed),
+        crashed_boots=sum(r.crashed_boots for r in listed),
     )

@@ -19,7 +19,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from kexec_lineage.fleet.count_table import DEPTH_BUCKETS, CountRow, TitleRow
+from kexec_lineage.fleet.count_table import DEPTH_BUCKETS, CountRow, HostSpread, TitleRow
 from kexec_lineage.fleet.schema import boots, crashes, hosts
 from kexec_lineage.model.transition import COLD, UNKNOWN, Transition, predecessor_key
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "count_rows",
+    "host_spread",
     "predecessor_of_boot",
     "title_rows",
     "transitions",
@@ -127,6 +128,26 @@ def count_rows(store: Store) -> list[CountRow]:
             )
             for r in connection.execute(query)
         )
+
+
+def host_spread(store: Store) -> dict[tuple[str, str], HostSpread]:
+    """(release, predecessor) -> how many hosts booted that transition, and how many
+    of them had a boot of it crash."""
+    joined, per_boot = with_crash_counts(boots)
+    predecessor = predecessor_of_boot().label("predecessor")
+    crashed_host = sa.case((per_boot.c.n > 0, boots.c.host_id), else_=sa.null())
+    query = (
+        sa.select(
+            boots.c.release,
+            predecessor,
+            sa.func.count(sa.distinct(boots.c.host_id)),
+            sa.func.count(sa.distinct(crashed_host)),
+        )
+        .select_from(joined)
+        .group_by(boots.c.release, predecessor)
+    )
+    with store.transaction("counting hosts") as connection:
+        return {(r[0], r[1]): HostSpread(int(r[2]), int(r[3])) for r in connection.execute(query)}
 
 
 def title_rows(store: Store) -> list[TitleRow]:

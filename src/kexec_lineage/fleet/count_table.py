@@ -30,6 +30,7 @@ from kexec_lineage.model.transition import Transition, predecessor_key
 __all__ = (
     "DEPTH_BUCKETS",
     "CountRow",
+    "HostSpread",
     "TitleRow",
     "depth_bucket",
     "transitions_of",
@@ -60,6 +61,15 @@ class TitleRow:
     predecessor: str
     how: str
     crashed_boots: int
+
+
+@dataclass(frozen=True, slots=True)
+class HostSpread:
+    """How many hosts a transition's boots, and its crashed boots, came from: what
+    one host alone can never raise."""
+
+    hosts: int
+    crashed_hosts: int
 
 
 def depth_bucket(kexec_count: int) -> int:

@@ -37,6 +37,7 @@ from kexec_lineage.model.text import printable
 from kexec_lineage.model.wire import TOKEN_PREFIX, BootRecord, CrashRecord, host_name_problem
 
 __all__ = (
+    "HostHistory",
     "HostRecord",
     "Store",
     "Stored",
@@ -106,6 +107,14 @@ class HostRecord:
 class TokenInfo:
     kind: str
     host: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HostHistory:
+    recent_boots: int
+    hours: float
+    first_start: float | None
+    first_seen: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +325,26 @@ class Store:
                 .order_by(boots.c.started_at.is_(None), boots.c.started_at, boots.c.id)
             ).mappings()
             return Chain.of(host, (_boot_from_row(row) for row in rows))
+
+    def host_history(self, host: str, since: float, excluding: Sequence[str] = ()) -> HostHistory:
+        """What ``host``'s stored boots (but those ``excluding``) claim, for checking a new
+        batch against: boots received since ``since``, their boot-hours, the earliest
+        start, and when the collector first heard of the host."""
+        excluded = list(excluding)
+        with self.transaction("reading a host's boots") as connection:
+            first_seen = connection.execute(
+                sa.select(hosts.c.first_seen).where(hosts.c.name == host)
+            ).scalar()
+            row = connection.execute(
+                sa.select(
+                    sa.func.count().filter(boots.c.received_at >= since),
+                    sa.func.coalesce(sa.func.sum(boots.c.hours), 0.0),
+                    sa.func.min(boots.c.started_at),
+                )
+                .select_from(boots.join(hosts, hosts.c.id == boots.c.host_id))
+                .where(hosts.c.name == host, boots.c.boot_id.not_in(excluded))
+            ).one()
+        return HostHistory(int(row[0]), float(row[1]), row[2], first_seen)
 
     def create_token(self, kind: str, host: str | None = None) -> str:
         """A new API token; only its SHA-256 digest is stored."""

@@ -37,6 +37,7 @@ from kexec_lineage.model.wire import (
 )
 from kexec_lineage.server.api_models import BootsIn, CrashesIn, StoredOut
 from kexec_lineage.server.bodies import BODY_SECONDS, MAX_BODY, body_schema, parsed
+from kexec_lineage.server.claims import Limits, check_boots
 from kexec_lineage.server.dashboard import AnalysisCache, add_dashboard
 
 __all__ = ("MAX_BODY", "SECURITY_HEADERS", "BodyLimit", "create_app")
@@ -72,11 +73,18 @@ class _Metrics:
             self.records.labels(kind, outcome).inc(n)
 
 
-def create_app(store: Store, *, local: bool = False, body_seconds: float = BODY_SECONDS) -> FastAPI:
+def create_app(
+    store: Store,
+    *,
+    local: bool = False,
+    body_seconds: float = BODY_SECONDS,
+    limits: Limits | None = None,
+) -> FastAPI:
     """The collector app over ``store``.
 
     :param local: reads need no token (``serve --local`` binds to loopback only).
     :param body_seconds: how long a client may take to send a request body.
+    :param limits: what one host's boots may claim (:mod:`kexec_lineage.server.claims`).
     """
     app = FastAPI(
         title="kexec-lineage collector",
@@ -115,32 +123,7 @@ def create_app(store: Store, *, local: bool = False, body_seconds: float = BODY_
             raise HTTPException(403, "reading needs a read token")
         return info
 
-    def own_hosts(info: TokenInfo, hosts: set[str]) -> None:
-        foreign = sorted(hosts - {info.host})
-        if foreign:
-            raise HTTPException(403, f"this token writes only host {info.host}, not {foreign[0]}")
-
-    @app.post(BOOTS_PATH, response_model=StoredOut, openapi_extra=_request_body(BootsIn))
-    async def post_boots(
-        request: Request, info: Annotated[TokenInfo, Depends(writer)]
-    ) -> StoredOut:
-        """Store boots; a boot already stored is merged with the new evidence."""
-        body = await parsed(request, BootsIn)
-        own_hosts(info, {b.host for b in body.boots})
-        stored = await run_in_threadpool(store.ingest_boots, [b.record() for b in body.boots])
-        metrics.stored("boot", stored)
-        return StoredOut(**dataclasses.asdict(stored))
-
-    @app.post(CRASHES_PATH, response_model=StoredOut, openapi_extra=_request_body(CrashesIn))
-    async def post_crashes(
-        request: Request, info: Annotated[TokenInfo, Depends(writer)]
-    ) -> StoredOut:
-        """Store crashes; one already stored (same host, boot, fingerprint) is skipped."""
-        body = await parsed(request, CrashesIn)
-        own_hosts(info, {c.host for c in body.crashes})
-        stored = await run_in_threadpool(store.ingest_crashes, [c.record() for c in body.crashes])
-        metrics.stored("crash", stored)
-        return StoredOut(**dataclasses.asdict(stored))
+    _add_writes(app, store, metrics, writer, limits or Limits())
 
     @app.get(CHAIN_PATH)
     def get_chain(
@@ -176,6 +159,47 @@ def create_app(store: Store, *, local: bool = False, body_seconds: float = BODY_
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _own_hosts(info: TokenInfo, hosts: set[str]) -> None:
+    foreign = sorted(hosts - {info.host})
+    if foreign:
+        raise HTTPException(403, f"this token writes only host {info.host}, not {foreign[0]}")
+
+
+def _add_writes(
+    app: FastAPI,
+    store: Store,
+    metrics: _Metrics,
+    writer: Callable[..., TokenInfo],
+    limits: Limits,
+) -> None:
+    """The write endpoints: a body is read only once ``writer`` let the token write."""
+
+    @app.post(BOOTS_PATH, response_model=StoredOut, openapi_extra=_request_body(BootsIn))
+    async def post_boots(
+        request: Request, info: Annotated[TokenInfo, Depends(writer)]
+    ) -> StoredOut:
+        """Store boots; a boot already stored is merged with the new evidence."""
+        body = await parsed(request, BootsIn)
+        _own_hosts(info, {b.host for b in body.boots})
+        records = [b.record() for b in body.boots]
+        if records and info.host is not None:
+            await run_in_threadpool(check_boots, store, info.host, records, time.time(), limits)
+        stored = await run_in_threadpool(store.ingest_boots, records)
+        metrics.stored("boot", stored)
+        return StoredOut(**dataclasses.asdict(stored))
+
+    @app.post(CRASHES_PATH, response_model=StoredOut, openapi_extra=_request_body(CrashesIn))
+    async def post_crashes(
+        request: Request, info: Annotated[TokenInfo, Depends(writer)]
+    ) -> StoredOut:
+        """Store crashes; one already stored (same host, boot, fingerprint) is skipped."""
+        body = await parsed(request, CrashesIn)
+        _own_hosts(info, {c.host for c in body.crashes})
+        stored = await run_in_threadpool(store.ingest_crashes, [c.record() for c in body.crashes])
+        metrics.stored("crash", stored)
+        return StoredOut(**dataclasses.asdict(stored))
 
 
 _BODY_MODELS = (BootsIn, CrashesIn)

@@ -27,7 +27,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from kexec_lineage.errors import StoreError
 from kexec_lineage.fleet import views
 from kexec_lineage.fleet.analysis import Analysis, analyze, rate_interval
-from kexec_lineage.fleet.count_queries import count_rows, title_rows, transitions
+from kexec_lineage.fleet.count_queries import count_rows, host_spread, title_rows, transitions
 from kexec_lineage.fleet.count_table import CountRow, TitleRow
 from kexec_lineage.fleet.stats import clopper_pearson
 from kexec_lineage.fleet.store import Store, token_digest
@@ -82,7 +82,8 @@ class AnalysisCache:
 
     def _compute(self) -> _Computed:
         counts, titles = count_rows(self.store), title_rows(self.store)
-        return _Computed(analyze(counts, titles), counts, titles, time.monotonic())
+        spread = host_spread(self.store)
+        return _Computed(analyze(counts, titles, spread), counts, titles, time.monotonic())
 
     def _refresh_in_background(self) -> None:
         with self._lock:

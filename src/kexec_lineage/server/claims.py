@@ -1,0 +1,89 @@
+"""
+Claims
+------
+
+What one host's boots may claim before they count in the fleet's statistics. A
+host token writes only its own host, but one host could still outweigh the
+fleet: boots with a million hours each dilute a real suspect away, and a few
+hundred boots can make up a transition. So a batch is checked against time
+itself and against the host's own history:
+
+- no boot starts in the future (beyond a day of clock skew), and none is up for
+  longer than since its start, nor longer than ``max_uptime_hours`` at all;
+- a host's boots follow one another, so together they are up no longer than
+  the time since its first boot, or since the collector first heard of it
+  (with 5% and a day of slack for clock error);
+- a host sends at most ``max_boots_per_day`` boots a day (429: later).
+
+The analysis also asks crashes of several hosts before it names a suspect
+(:mod:`kexec_lineage.fleet.analysis`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
+
+from kexec_lineage.fleet.store import Store
+from kexec_lineage.model.wire import BootRecord
+
+__all__ = ("Limits", "check_boots")
+
+_DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_boots_per_day: int = 1000
+    max_uptime_hours: float = 3 * 366 * 24.0
+    clock_skew: float = _DAY
+
+
+def _error(index: int, field: str, message: str) -> dict[str, object]:
+    return {"loc": ("body", "boots", index, field), "msg": message, "type": "implausible"}
+
+
+def check_boots(
+    store: Store, host: str, records: Sequence[BootRecord], now: float, limits: Limits
+) -> None:
+    """:raises RequestValidationError: a boot claims what cannot be (422, naming it);
+    :raises HTTPException: 429, the host sent its boots of the day."""
+    errors = []
+    for i, record in enumerate(records):
+        start, hours = record.started_at, record.hours
+        if start is not None and start > now + limits.clock_skew:
+            errors.append(_error(i, "started_at", "a boot that starts in the future"))
+        elif hours is not None and hours > limits.max_uptime_hours:
+            errors.append(_error(i, "hours", f"up for more than {limits.max_uptime_hours:g} h"))
+        elif start is not None and hours is not None and hours * 3600 > now - start + 3600:
+            errors.append(_error(i, "hours", "up for longer than since its start"))
+    if errors:
+        raise RequestValidationError(errors)
+    history = store.host_history(host, now - _DAY, [r.boot.boot_id for r in records])
+    if history.recent_boots + len(records) > limits.max_boots_per_day:
+        raise HTTPException(
+            429,
+            f"host {host} sent more than {limits.max_boots_per_day} boots in a day",
+            {"Retry-After": "3600"},
+        )
+    # Without a start anywhere, the host's life is known from when it was first heard of.
+    starts = [r.started_at for r in records if r.started_at is not None]
+    starts += [t for t in (history.first_start, history.first_seen) if t is not None]
+    claimed = history.hours + sum(r.hours or 0.0 for r in records)
+    allowed = (now - min(starts, default=now)) / 3600 * 1.05 + 24
+    if claimed > allowed:
+        raise RequestValidationError(
+            [
+                _error(
+                    i,
+                    "hours",
+                    f"host {host}'s boots add up to {claimed:.0f} h "
+                    f"in the {allowed:.0f} h since its first boot",
+                )
+                for i, r in enumerate(records)
+                if r.hours
+            ]
+        )
