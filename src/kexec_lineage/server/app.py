@@ -176,30 +176,37 @@ def _add_writes(
 ) -> None:
     """The write endpoints: a body is read only once ``writer`` let the token write."""
 
+    def check_and_store(info: TokenInfo, body: BootsIn | CrashesIn) -> Stored:
+        if isinstance(body, BootsIn):
+            _own_hosts(info, {b.host for b in body.boots})
+            boots = [b.record() for b in body.boots]
+            if boots and info.host is not None:
+                check_boots(store, info.host, boots, time.time(), limits)
+            return store.ingest_boots(boots)
+        _own_hosts(info, {c.host for c in body.crashes})
+        return store.ingest_crashes([c.record() for c in body.crashes])
+
+    async def write(
+        request: Request, info: TokenInfo, model: type[BootsIn | CrashesIn], kind: str
+    ) -> StoredOut:
+        body = await parsed(request, model)
+        stored = await run_in_threadpool(check_and_store, info, body)
+        metrics.stored(kind, stored)
+        return StoredOut(**dataclasses.asdict(stored))
+
     @app.post(BOOTS_PATH, response_model=StoredOut, openapi_extra=_request_body(BootsIn))
     async def post_boots(
         request: Request, info: Annotated[TokenInfo, Depends(writer)]
     ) -> StoredOut:
         """Store boots; a boot already stored is merged with the new evidence."""
-        body = await parsed(request, BootsIn)
-        _own_hosts(info, {b.host for b in body.boots})
-        records = [b.record() for b in body.boots]
-        if records and info.host is not None:
-            await run_in_threadpool(check_boots, store, info.host, records, time.time(), limits)
-        stored = await run_in_threadpool(store.ingest_boots, records)
-        metrics.stored("boot", stored)
-        return StoredOut(**dataclasses.asdict(stored))
+        return await write(request, info, BootsIn, "boot")
 
     @app.post(CRASHES_PATH, response_model=StoredOut, openapi_extra=_request_body(CrashesIn))
     async def post_crashes(
         request: Request, info: Annotated[TokenInfo, Depends(writer)]
     ) -> StoredOut:
         """Store crashes; one already stored (same host, boot, fingerprint) is skipped."""
-        body = await parsed(request, CrashesIn)
-        _own_hosts(info, {c.host for c in body.crashes})
-        stored = await run_in_threadpool(store.ingest_crashes, [c.record() for c in body.crashes])
-        metrics.stored("crash", stored)
-        return StoredOut(**dataclasses.asdict(stored))
+        return await write(request, info, CrashesIn, "crash")
 
 
 _BODY_MODELS = (BootsIn, CrashesIn)
