@@ -121,7 +121,7 @@ def test_spool_whole_files_bounded_oldest_dropped(tmp_path: Path) -> None:
 
 def test_a_huge_ledger_is_read_only_at_its_end(tmp_path: Path) -> None:
     # 100k boots in ledger.jsonl (by hand, or an older agent) and 35 MB in the rotated
-    # file: record reads the last 2 MiB and still finds the boot it follows.
+    # file: record reads the last 256 KiB and still finds the boot it follows.
     state = tmp_path / "var/lib/kexec-lineage"
     state.mkdir(parents=True)
     lines = [json.dumps(boot_entry(n), sort_keys=True).encode() + b"\n" for n in range(100_000)]

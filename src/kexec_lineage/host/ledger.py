@@ -15,7 +15,7 @@ runs while machines crash and kexec:
   written to a new file, fsynced, and renamed into place, the old file
   becoming ``ledger.jsonl.1`` (the one before is dropped). Readers merge both
   files and drop duplicate lines, so a crash between the two renames loses
-  nothing, and read no more than the last ``2 * max_bytes`` of them.
+  nothing, and read no more than their last 256 KiB.
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ from kexec_lineage.errors import InputError
 from kexec_lineage.host.durable import fsync_dir, make_dirs, write_atomic
 from kexec_lineage.model.boot import Boot
 
-__all__ = ("DEFAULT_STATE_DIR", "Ledger")
+__all__ = ("DEFAULT_STATE_DIR", "READ_WINDOW", "Ledger")
+
+#: Bytes of the ledger's end that are read (:attr:`Ledger.window`).
+READ_WINDOW = 256 << 10
 
 #: Relative to the system root.
 DEFAULT_STATE_DIR = Path("var/lib/kexec-lineage")
@@ -48,9 +51,9 @@ class Ledger:
         self.path = directory / "ledger.jsonl"
         self.previous = directory / "ledger.jsonl.1"
         self.max_bytes = max_bytes
-        #: bytes read from the end of the ledger (rotation keeps the current file
-        #: below ``max_bytes``, so this covers it and the start of the one before)
-        self.window = 2 * max_bytes
+        #: bytes read from the end of the ledger: some 850 boots, far more than
+        #: reconciliation looks back, and small enough for every boot's ``record``
+        self.window = READ_WINDOW
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
