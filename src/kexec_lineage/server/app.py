@@ -143,9 +143,9 @@ def create_app(
     add_dashboard(app, store, cache, local=local)
 
     @app.get(ANALYSIS_PATH)
-    def get_analysis(_info: Annotated[TokenInfo | None, Depends(reader)]) -> dict[str, Any]:
+    def get_analysis(_info: Annotated[TokenInfo | None, Depends(reader)]) -> Response:
         """Suspects, depth findings, the naive view and every transition's rates."""
-        return cache.get().analysis.as_dict()
+        return Response(cache.get().json, media_type="application/json")
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from kexec_lineage.errors import StoreError
@@ -52,6 +52,9 @@ class _Computed:
     counts: list[CountRow]
     titles: list[TitleRow]
     at: float
+    #: ``GET /v1/analysis``'s body, rendered once: its intervals take a second to
+    #: compute on a large fleet, which 60 readers must not each pay
+    json: bytes = b""
 
 
 class AnalysisCache:
@@ -82,8 +85,9 @@ class AnalysisCache:
 
     def _compute(self) -> _Computed:
         counts, titles = count_rows(self.store), title_rows(self.store)
-        spread = host_spread(self.store)
-        return _Computed(analyze(counts, titles, spread), counts, titles, time.monotonic())
+        analysis = analyze(counts, titles, host_spread(self.store))
+        body = JSONResponse(analysis.as_dict()).body
+        return _Computed(analysis, counts, titles, time.monotonic(), bytes(body))
 
     def _refresh_in_background(self) -> None:
         with self._lock:
