@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.scan_throughput
 	$(BIN)/python -m bench.record_time
 	$(BIN)/python -m bench.ingest_throughput
+	$(BIN)/python -m bench.collector_load
 	$(BIN)/python -m bench.chain_order
 	$(BIN)/python -m bench.analysis_scale
 

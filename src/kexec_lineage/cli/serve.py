@@ -54,6 +54,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="N",
         help="boots one host may send a day (default: 1000)",
     )
+    parser.add_argument(
+        "--analysis-every",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="recompute the analysis in the background once older than S seconds (default: 60)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -72,7 +79,13 @@ def run(args: argparse.Namespace) -> int:
         )
     store = open_db(args)
     limits = Limits(max_boots_per_day=args.max_boots_per_host_day)
-    app = create_app(store, local=args.local, body_seconds=args.body_timeout, limits=limits)
+    app = create_app(
+        store,
+        local=args.local,
+        body_seconds=args.body_timeout,
+        limits=limits,
+        analysis_every=args.analysis_every,
+    )
     uvicorn.run(
         app,
         host=host,

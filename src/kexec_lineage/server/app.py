@@ -79,12 +79,14 @@ def create_app(
     local: bool = False,
     body_seconds: float = BODY_SECONDS,
     limits: Limits | None = None,
+    analysis_every: float = 60.0,
 ) -> FastAPI:
     """The collector app over ``store``.
 
     :param local: reads need no token (``serve --local`` binds to loopback only).
     :param body_seconds: how long a client may take to send a request body.
     :param limits: what one host's boots may claim (:mod:`kexec_lineage.server.claims`).
+    :param analysis_every: seconds after which the analysis is recomputed.
     """
     app = FastAPI(
         title="kexec-lineage collector",
@@ -139,7 +141,7 @@ def create_app(
         return {"transitions": [t.as_dict() for t in transitions(store)]}
 
     _merge_body_schemas(app)
-    cache = AnalysisCache(store)
+    cache = AnalysisCache(store, max_age=analysis_every)
     add_dashboard(app, store, cache, local=local)
 
     @app.get(ANALYSIS_PATH)
