@@ -202,12 +202,12 @@ WITHOUT_DATABASE_LIBRARIES = [
 ]
 
 
-# Imports the modules named in argv with SQLAlchemy and Alembic missing, as where the
-# ``server`` extra is not installed: a finder ahead of all others refuses them.
+# Imports the modules named in argv[2:] with those of argv[1] (comma-separated) missing,
+# as where an extra is not installed: a finder ahead of all others refuses them.
 WITHOUT = """
 import importlib, importlib.abc, sys
 
-BLOCKED = {"sqlalchemy", "alembic"}
+BLOCKED = set(sys.argv[1].split(","))
 
 
 class Missing(importlib.abc.MetaPathFinder):
@@ -225,11 +225,19 @@ for name in BLOCKED:
     except ImportError:
         continue
     raise AssertionError(f"{name} is not hidden")
-for module in sys.argv[1:]:
+for module in sys.argv[2:]:
     importlib.import_module(module)
 """
 
 
 def test_simulator_and_statistics_import_without_database_libraries() -> None:
-    proc = python(WITHOUT, *WITHOUT_DATABASE_LIBRARIES)
+    proc = python(WITHOUT, "sqlalchemy,alembic", *WITHOUT_DATABASE_LIBRARIES)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_agent_runs_on_a_python_without_openssl() -> None:
+    # As in the VM tests' guest, and on minimal hosts: no _ssl, no _hashlib. Every
+    # command registers through cli.main, and ship over plain HTTP needs no TLS.
+    modules = ("kexec_lineage.cli.main", "kexec_lineage.host.ship", "kexec_lineage.host.record")
+    proc = python(WITHOUT, "ssl,_ssl,_hashlib", *modules)
     assert proc.returncode == 0, proc.stderr

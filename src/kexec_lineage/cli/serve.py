@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import ssl
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +101,9 @@ def _tls_files(args: argparse.Namespace) -> tuple[Path, Path] | None:
         raise InputError("TLS needs both --tls-cert and --tls-key")
     if args.tls_cert is None:
         return None
+    import ssl  # not at the top: every command imports this module, and `record` must
+    # run on a Python without OpenSSL too
+
     for path in (args.tls_cert, args.tls_key):
         read_bytes(path, 1 << 20)
     try:
@@ -117,6 +118,8 @@ def _tls_files(args: argparse.Namespace) -> tuple[Path, Path] | None:
 
 
 def _loopback(host: str) -> bool:
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import datetime
 import os
 import sys
 from pathlib import Path
@@ -81,6 +79,8 @@ def _create(args: argparse.Namespace) -> int:
         _check_out_dir(args.out_dir, hosts)
     made = open_db(args).create_host_tokens(hosts)
     if args.out_dir is None:
+        import csv
+
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(("host", "token"))
         writer.writerows(made.items())
@@ -122,6 +122,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _utc(seconds: float) -> str:
+    import datetime
+
     return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -29,7 +29,7 @@ import http.client
 import json
 import os
 import random
-import ssl
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -96,8 +96,18 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _opener(ca_file: Path | None) -> urllib.request.OpenerDirector:
-    """HTTP(S) without redirects; certificates checked against ``ca_file`` or the system's."""
+def _opener(url: str, ca_file: Path | None) -> urllib.request.OpenerDirector:
+    """HTTP(S) without redirects; certificates checked against ``ca_file`` or the system's.
+
+    :mod:`ssl` is loaded only for HTTPS: plain HTTP to a collector on loopback works on
+    a Python built without OpenSSL.
+    """
+    if not url.startswith("https:") and ca_file is None:
+        return urllib.request.build_opener(_NoRedirect)
+    try:
+        import ssl
+    except ImportError:
+        raise InputError("this Python has no TLS (no ssl module): cannot reach " + url) from None
     try:
         context = ssl.create_default_context(cafile=ca_file)
     except (OSError, ssl.SSLError) as exc:
@@ -123,7 +133,8 @@ def _post(
             raise _Retry(f"HTTP {exc.code}") from None
         raise
     except urllib.error.URLError as exc:
-        if isinstance(exc.reason, ssl.SSLCertVerificationError):
+        ssl = sys.modules.get("ssl")  # loaded if the URL is https
+        if ssl is not None and isinstance(exc.reason, ssl.SSLCertVerificationError):
             # Not transient: the collector is not who it says, or its CA is not given.
             raise InputError(
                 f"{url}: the collector's certificate is not trusted "
@@ -212,7 +223,7 @@ def ship(
     What is not acknowledged by then stays in the spool for the next run.
     """
     rng = rng or random.Random()
-    opener = _opener(ca_file)
+    opener = _opener(url, ca_file)
     base = url.rstrip("/")
     deadline = clock() + max_seconds
     sent = rejected = attempts = 0
