@@ -42,6 +42,7 @@ __all__ = (
     "fingerprint",
     "host_name_problem",
     "synthetic_boot_id",
+    "text_problem",
 )
 
 #: Where the collector takes boots and crashes (POST), and what it answers (GET).
@@ -149,21 +150,26 @@ def synthetic_boot_id(host: str, digest: str) -> str:
     return SYNTHETIC_BOOT_PREFIX + hashlib.sha256(key).hexdigest()[:32]
 
 
+def text_problem(value: str) -> str | None:
+    """Why a database cannot store ``value`` (a NUL, a lone surrogate), or ``None``."""
+    if "\x00" in value:
+        return "NUL characters are not allowed"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "not valid Unicode (a lone surrogate)"
+    return None
+
+
 def host_name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a host's name, or ``None``.
 
     A host is addressed as one path segment (``/v1/hosts/NAME/chain``), so no
-    ``/`` and not ``.`` or ``..``; a database must store it (no NUL, valid
-    Unicode). ``token create`` and the API both ask here.
+    ``/`` and not ``.`` or ``..``; a database must store it. ``token create``
+    and the API both ask here.
     """
     if not 1 <= len(name) <= MAX_HOST_NAME:
         return f"a host name has 1 to {MAX_HOST_NAME} characters"
     if "/" in name or name in (".", ".."):
         return "a host name is one path segment: no '/', not '.' or '..'"
-    if "\x00" in name:
-        return "NUL characters are not allowed"
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return "not valid Unicode (a lone surrogate)"
-    return None
+    return text_problem(name)

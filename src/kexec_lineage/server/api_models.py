@@ -9,11 +9,18 @@ keys are ignored so that newer agents can talk to older collectors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from kexec_lineage.model.wire import MAX_HOST_NAME, BootRecord, CrashRecord, host_name_problem
+from kexec_lineage.model.wire import (
+    MAX_HOST_NAME,
+    BootRecord,
+    CrashRecord,
+    host_name_problem,
+    text_problem,
+)
 
 __all__ = ("MAX_BATCH", "BootIn", "BootsIn", "CrashIn", "CrashesIn", "EvidenceIn", "StoredOut")
 
@@ -21,30 +28,28 @@ __all__ = ("MAX_BATCH", "BootIn", "BootsIn", "CrashIn", "CrashesIn", "EvidenceIn
 MAX_BATCH = 1000
 
 
-def _text(value: str) -> str:
-    """Text a database can store: no NUL, no lone surrogate."""
-    if "\x00" in value:
-        raise ValueError("NUL characters are not allowed")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("not valid Unicode (a lone surrogate)") from None
-    return value
+def _checked(problem: Callable[[str], str | None]) -> AfterValidator:
+    """A validator that refuses a value with what ``problem`` says of it."""
+
+    def check(value: str) -> str:
+        if (why := problem(value)) is not None:
+            raise ValueError(why)
+        return value
+
+    return AfterValidator(check)
 
 
-def _host_name(value: str) -> str:
-    problem = host_name_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return value
+#: Text a database can store; a host name that can also be addressed.
+_text = _checked(text_problem)
+_host_name = _checked(host_name_problem)
 
 
-HostName = Annotated[str, Field(min_length=1, max_length=MAX_HOST_NAME), AfterValidator(_host_name)]
-Id = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_text)]
-ReleaseText = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_text)]
-Note = Annotated[str, Field(max_length=1024), AfterValidator(_text)]
-Title = Annotated[str, Field(min_length=1, max_length=512), AfterValidator(_text)]
-Word = Annotated[str, Field(max_length=64), AfterValidator(_text)]
+HostName = Annotated[str, Field(min_length=1, max_length=MAX_HOST_NAME), _host_name]
+Id = Annotated[str, Field(min_length=1, max_length=64), _text]
+ReleaseText = Annotated[str, Field(min_length=1, max_length=64), _text]
+Note = Annotated[str, Field(max_length=1024), _text]
+Title = Annotated[str, Field(min_length=1, max_length=512), _text]
+Word = Annotated[str, Field(max_length=64), _text]
 U32 = Annotated[int, Field(ge=0, le=0xFFFF_FFFF)]
 
 
@@ -53,7 +58,7 @@ class _In(BaseModel):
 
 
 class EvidenceIn(_In):
-    source: Annotated[str, Field(max_length=32), AfterValidator(_text)]
+    source: Annotated[str, Field(max_length=32), _text]
     kexec: bool | None = None
     previous_release: ReleaseText | None = None
     kexec_count: U32 | None = None
@@ -85,14 +90,14 @@ class CrashIn(_In):
     title: Title
     alt_titles: Annotated[list[Title], Field(max_length=16)] = []
     type: Word = ""
-    frame: Annotated[str, Field(max_length=256), AfterValidator(_text)] = ""
+    frame: Annotated[str, Field(max_length=256), _text] = ""
     corrupted: bool = False
     corrupted_reason: Note = ""
     suppressed: bool = False
     panicked: bool = False
     source: Word = ""
     release: ReleaseText | None = None
-    report: Annotated[str, Field(max_length=256 * 1024), AfterValidator(_text)] = ""
+    report: Annotated[str, Field(max_length=256 * 1024), _text] = ""
 
     def record(self) -> CrashRecord:
         return CrashRecord.from_dict(self.model_dump())

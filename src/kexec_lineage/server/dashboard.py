@@ -242,24 +242,22 @@ def add_dashboard(app: FastAPI, store: Store, cache: AnalysisCache, *, local: bo
 
     sessions = Sessions()
 
-    def reads(token: str | None) -> bool:
-        info = store.check_token(token) if token else None
+    def reads(digest: str | None) -> bool:
+        # A session's token is asked again at every page: a revoked one ends it.
+        info = store.check_token_digest(digest) if digest else None
         return info is not None and info.kind == "read"
 
     def viewer(request: Request) -> None:
         if local:
             return
         header = request.headers.get("authorization", "")
+        digest: str | None
         if header.lower().startswith("bearer "):
-            if reads(header[7:]):
-                return
+            digest = token_digest(header[7:])
         else:
             digest = sessions.token_of(request.cookies.get(_COOKIE, ""))
-            # The token behind the session is asked again: a revoked one ends it.
-            info = store.check_token_digest(digest) if digest else None
-            if info is not None and info.kind == "read":
-                return
-        raise HTTPException(303, "sign in with a read token", {"Location": "/login"})
+        if not reads(digest):
+            raise HTTPException(303, "sign in with a read token", {"Location": "/login"})
 
     View = Annotated[None, Depends(viewer)]
 
@@ -271,7 +269,7 @@ def add_dashboard(app: FastAPI, store: Store, cache: AnalysisCache, *, local: bo
     async def login(request: Request) -> Response:
         form = urllib.parse.parse_qs((await read_body(request, 4096)).decode("utf-8", "replace"))
         token = (form.get("token") or [""])[0].strip()
-        if not reads(token):
+        if not token or not reads(token_digest(token)):
             return _page("login.html", title="Sign in", error="not a read token")
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(
