@@ -7,6 +7,7 @@ with a crash) and kept under build/bench/. ``BENCH_BOOTS`` sets the size.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -15,9 +16,10 @@ import numpy as np
 import sqlalchemy as sa
 
 from kexec_lineage.fleet.analysis import analyze
-from kexec_lineage.fleet.count_queries import count_rows, title_rows
-from kexec_lineage.fleet.schema import boots, crashes, hosts
+from kexec_lineage.fleet.count_queries import count_tables
+from kexec_lineage.fleet.schema import boots, crashes, fact_sets, hosts
 from kexec_lineage.fleet.store import Store, open_store
+from kexec_lineage.model.wire import facts_digest
 
 REPO = Path(__file__).resolve().parent.parent
 BOOTS = int(os.environ.get("BENCH_BOOTS", "10000000"))
@@ -32,19 +34,19 @@ def build(path: Path) -> Store:
         return store
     tmp_rng = np.random.default_rng(7)
     releases = [f"7.{m}.{p}" for m in range(6) for p in range(10)]
+    # Host i's class is i % 12: a machine (of 4) and a region (of 3), fact set i % 12 + 1.
+    classes = [{"dmi.system": f"p{c % 4}", "label.region": f"r{c % 3}"} for c in range(12)]
     with store.transaction("bench hosts") as connection:
         connection.execute(
-            hosts.insert(),
+            fact_sets.insert(),
             [
-                {
-                    "name": f"h{i}",
-                    "platform": f"p{i % 4}",
-                    "region": f"r{i % 3}",
-                    "first_seen": 0,
-                    "last_seen": 0,
-                }
-                for i in range(HOSTS)
+                {"id": c + 1, "digest": facts_digest(f), "facts": json.dumps(f, sort_keys=True)}
+                for c, f in enumerate(classes)
             ],
+        )
+        connection.execute(
+            hosts.insert(),
+            [{"name": f"h{i}", "first_seen": 0, "last_seen": 0} for i in range(HOSTS)],
         )
     done = 0
     while done < BOOTS:
@@ -64,6 +66,7 @@ def build(path: Path) -> Store:
                 "kexec_count": int(depth[i]),
                 "previous_release": None if how[i] == "cold" else releases[rel[i] - back[i]],
                 "hours": 72.0,
+                "fact_set_id": int(host[i] - 1) % 12 + 1,
                 "evidence": "[]",
                 "disagreements": "[]",
                 "received_at": 0,
@@ -98,7 +101,7 @@ def build(path: Path) -> Store:
 
 
 def main() -> int:
-    path = REPO / "build/bench" / f"fleet-{BOOTS}.db"
+    path = REPO / "build/bench" / f"fleet-{BOOTS}-facts.db"  # the schema of 0003
     path.parent.mkdir(parents=True, exist_ok=True)
     store = build(path)
     with store.transaction("baseline") as connection:
@@ -108,10 +111,11 @@ def main() -> int:
         ).all()
         scan = time.perf_counter() - start
     start = time.perf_counter()
-    counts, titles = count_rows(store), title_rows(store)
+    tables = count_tables(store)
+    counts = tables.rows
     counted = time.perf_counter() - start
     start = time.perf_counter()
-    result = analyze(counts, titles)
+    result = analyze(counts, tables.titles, tables.spread, fact_sets=tables.fact_sets)
     tested = time.perf_counter() - start
     print(
         f"analysis of {BOOTS:,} boots in SQLite ({len(counts):,} count cells, {result.tests} tests)"

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from kexec_lineage.fleet.analysis import analyze
+from kexec_lineage.fleet.analysis import Analysis, analyze
 from kexec_lineage.fleet.count_table import CountRow, TitleRow
 from kexec_lineage.fleet.stats import Stratum, gamma_prior, mantel_haenszel_rr, stratified_exact_p
 from kexec_lineage.model.transition import COLD
@@ -40,9 +40,7 @@ def fleet(
                 n = boots // 3
                 crashed = int(rng.binomial(n, min(rate, 1.0)))
                 rows.append(
-                    CountRow(
-                        "7.2.0", pred, how, depth, platform, "eu", n, n * 30.0, crashed, crashed
-                    )
+                    CountRow("7.2.0", pred, how, depth, platform, n, n * 30.0, crashed, crashed)
                 )
                 if crashed:
                     title = (
@@ -52,6 +50,14 @@ def fleet(
                     )
                     titles.append(TitleRow(title, "7.2.0", pred, how, crashed))
     return rows, titles
+
+
+#: The fact sets of the classes of :func:`fleet`, keyed by their names.
+CLASSES = {p: {"dmi.system": p, "label.region": "eu"} for p in ("alpha", "beta")}
+
+
+def run(rows: list[CountRow], titles: list[TitleRow]) -> Analysis:
+    return analyze(rows, titles, fact_sets=CLASSES)
 
 
 def test_exact_stratified_test_is_the_conditional_binomial_test() -> None:
@@ -70,7 +76,7 @@ def test_exact_stratified_test_is_the_conditional_binomial_test() -> None:
 
 def test_transition_bug_found_and_bisected() -> None:
     counts, titles = fleet(bug=("7.1.3", "7.1.4", "7.1.5"), multiplier=8)
-    result = analyze(counts, titles)
+    result = run(counts, titles)
     (suspect,) = result.suspects
     assert suspect.release == "7.2.0"
     assert suspect.first_bad_predecessor == "7.1.3"
@@ -86,7 +92,7 @@ def test_transition_bug_found_and_bisected() -> None:
 
 def test_platform_that_upgraded_first_is_not_blamed() -> None:
     counts, titles = fleet(confound=True)
-    result = analyze(counts, titles)
+    result = run(counts, titles)
     assert result.suspects == ()
     # Ignoring the platforms would blame 7.1.0.
     crude = Stratum(
@@ -99,21 +105,24 @@ def test_platform_that_upgraded_first_is_not_blamed() -> None:
 
 
 def test_no_bug_no_suspect_across_seeds() -> None:
-    false = sum(len(analyze(*fleet(seed=s)).suspects) for s in range(20))
+    false = sum(len(run(*fleet(seed=s)).suspects) for s in range(20))
     assert false <= 1
 
 
 def test_depth_trend() -> None:
-    result = analyze(*fleet(depth_slope=2.0))
+    result = run(*fleet(depth_slope=2.0))
     (finding,) = result.depth
     assert finding.release == "7.2.0"
     assert finding.ratio_per_kexec > 1.5
     assert finding.q < 1e-6
 
 
-def test_kexec_only_titles_and_json() -> None:
-    result = analyze(*fleet(bug=("7.1.3",), multiplier=10))
-    assert result.kexec_only_titles[0]["title"] == "KASAN: use-after-free Read in kho_restore"
+def test_kexec_titles_are_tested_and_json() -> None:
+    result = run(*fleet(bug=("7.1.3",), multiplier=10))
+    # The bug's title is a kexec title; the everyday one, after kexec as after cold
+    # boots, is not, though its kexec crashed boots outnumber its cold ones.
+    assert [t.title for t in result.kexec_titles] == ["KASAN: use-after-free Read in kho_restore"]
+    assert result.kexec_titles[0].after_cold == 0 and result.kexec_titles[0].q <= 0.05
     doc = result.as_dict()
     json.dumps(doc, allow_nan=False)
     assert {

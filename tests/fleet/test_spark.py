@@ -24,9 +24,9 @@ from pyspark.sql import SparkSession
 
 from kexec_lineage.errors import InputError
 from kexec_lineage.fleet.analysis import analyze
-from kexec_lineage.fleet.count_queries import count_rows, title_rows
+from kexec_lineage.fleet.count_queries import count_rows, fact_set_table, title_rows
 from kexec_lineage.fleet.count_table import DEPTH_BUCKETS, CountRow, TitleRow
-from kexec_lineage.fleet.schema import boots, crashes, hosts
+from kexec_lineage.fleet.schema import boots, crashes, fact_sets
 from kexec_lineage.fleet.spark import (
     EXPORTED,
     LEFT_OUT,
@@ -34,6 +34,7 @@ from kexec_lineage.fleet.spark import (
     export_parquet,
     local_session,
     spark_count_rows,
+    spark_fact_sets,
     spark_title_rows,
 )
 from kexec_lineage.fleet.store import Store, open_store
@@ -53,14 +54,14 @@ TITLES = (
     "kernel panic: sysrq triggered crash",
     "general protection fault in ext4_fill_super",
 )
-# (platform, region); NULL and "" must land in the same class.
-HOST_CLASSES = {
-    "web-1": ("x86", "eu"),
-    "web-2": ("arm", None),
+# Each host's facts, before and after a BIOS update halfway (None: sends none).
+HOST_FACTS: dict[str, tuple[dict[str, str] | None, dict[str, str] | None]] = {
+    "web-1": ({"dmi.system": "x86", "label.region": "eu"}, {"dmi.system": "x86"}),
+    "web-2": ({"dmi.system": "arm"}, {"dmi.system": "arm"}),
     "web-3": (None, None),
-    "web-4": ("", "us"),
-    "web-5": ("x86", "us"),
-    "web-6": (None, "eu"),
+    "web-4": (None, {"label.region": "us"}),
+    "web-5": ({"dmi.system": "x86", "label.region": "us"},) * 2,
+    "web-6": ({"label.region": "eu"}, None),
 }
 
 
@@ -86,8 +87,8 @@ def spark(pytestconfig: pytest.Config) -> Iterator[SparkSession]:
         session.stop()
 
 
-def _crash(title: str, report: str) -> Crash:
-    return Crash(title, (), "", "", panicked=True, report=report)
+def _crash(title: str, report: str, uptime: float | None = None) -> Crash:
+    return Crash(title, (), "", "", panicked=True, report=report, uptime=uptime)
 
 
 def build_fleet(store: Store, seed: int = 7) -> tuple[int, int]:
@@ -95,15 +96,16 @@ def build_fleet(store: Store, seed: int = 7) -> tuple[int, int]:
 
     Cold boots (some naming a previous release, which must not matter), kexec boots with
     and without a previous release, kdump boots, kexec counts in and on the edge of every
-    depth bucket, hosts with and without platform and region, boots without hours,
-    several crashes per boot (the same title twice among them), crashes whose boot was
-    never stored, and a host with crashes and no boots. Hours are multiples of 1/4, so
-    that their sums are exact in any order (see the note on hours in the report).
+    depth bucket, boots with and without facts (a host's changing halfway), boots
+    without hours, several crashes per boot (the same title twice among them), crashes
+    early, late, on the edge of the early window and of no known time, crashes whose
+    boot was never stored, and a host with crashes and no boots. Hours are multiples of
+    1/4, so that their sums are exact in any order (see the note on hours in the report).
     """
     rng = random.Random(seed)
     boot_records: list[BootRecord] = []
     crash_records: list[CrashRecord] = []
-    for host in HOST_CLASSES:
+    for host, facts in HOST_FACTS.items():
         release, count, n = rng.choice(RELEASES), 0, 0
         for n in range(rng.randint(25, 45)):
             roll = rng.random()
@@ -121,22 +123,19 @@ def build_fleet(store: Store, seed: int = 7) -> tuple[int, int]:
             boot_id = f"{host}-b{n:03d}"
             hours = None if rng.random() < 0.2 else rng.randint(0, 4000) / 4
             boot = Boot(host, boot_id, release, how, previous, count)
-            boot_records.append(BootRecord(boot, 1.7e9 + n * 3600.0, hours))
+            now = facts[n >= 20] or {}
+            boot_records.append(BootRecord(boot, 1.7e9 + n * 3600.0, hours, now))
             for k in range(rng.choice((0, 0, 0, 1, 1, 2, 3))):
                 title = rng.choice(TITLES)
+                uptime = rng.choice((None, 12.5, 899.75, 900.0, 900.25, 5000.0))
                 crash_records.append(
-                    CrashRecord(host, boot_id, _crash(title, f"{boot_id} report {k}"))
+                    CrashRecord(host, boot_id, _crash(title, f"{boot_id} report {k}", uptime))
                 )
         for k in range(2):  # a boot that never reached the store
             crash_records.append(CrashRecord(host, f"{host}-lost", _crash(TITLES[k], f"lost {k}")))
     crash_records.append(CrashRecord("lonely", "b-0001", _crash(TITLES[0], "no boots at all")))
     store.ingest_boots(boot_records)
     store.ingest_crashes(crash_records)
-    with store.transaction("classing hosts") as connection:
-        for name, (platform, region) in HOST_CLASSES.items():
-            connection.execute(
-                hosts.update().where(hosts.c.name == name).values(platform=platform, region=region)
-            )
     return len(boot_records), len(crash_records)
 
 
@@ -185,8 +184,9 @@ def test_fleet_exercises_every_rule(fleet: tuple[Store, Path]) -> None:
     assert {r.depth for r in counts} == set(DEPTH_BUCKETS)
     assert {r.how for r in counts} == {"cold", "kexec", "kdump"}
     assert {COLD, UNKNOWN} < {r.predecessor for r in counts}
-    assert {(r.platform, r.region) for r in counts} >= {("", ""), ("", "us"), ("arm", "")}
+    assert len({r.facts for r in counts}) == 7  # six fact sets, and none
     assert any(r.crashes > r.crashed_boots for r in counts)
+    assert 0 < sum(r.early_crashed_boots for r in counts) < sum(r.crashed_boots for r in counts)
     with fleet[0].transaction("reading back") as connection:
         stored = connection.execute(sa.text("SELECT count(*) FROM boots")).scalar_one()
         null_hours = connection.execute(
@@ -229,6 +229,7 @@ def test_postgresql_export_gives_equal_tables(
         export_parquet(store, tmp_path, batch_rows=64)
         assert spark_count_rows(spark, tmp_path) == count_rows(store)
         assert spark_title_rows(spark, tmp_path) == title_rows(store)
+        assert spark_fact_sets(spark, tmp_path) == fact_set_table(store)
     finally:
         store.dispose()
         postgres_server.drop_database(url)
@@ -256,14 +257,15 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store,
     try:
         write_db(simulate(600, 40, seed=1), store)
         with store.transaction("counting") as connection:
-            boots_n, crashes_n = (
+            boots_n, crashes_n, sets_n = (
                 connection.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-                for t in (boots, crashes)
+                for t in (boots, crashes, fact_sets)
             )
         proc = kexec_lineage("export", "--db", db, "--parquet", directory)
         assert (proc.returncode, proc.stderr) == (0, "")
         assert proc.stdout == (
-            f"exported 600 hosts, {boots_n} boots, {crashes_n} crashes to {directory}\n"
+            f"exported 600 hosts, {sets_n} fact sets, {boots_n} boots, {crashes_n} crashes "
+            f"to {directory}\n"
         )
         yield store, directory
     finally:
@@ -279,11 +281,13 @@ def test_simulated_fleet_gives_equal_tables_and_analysis(
     _say(pytestconfig, f"spark: simulated fleet counted in {time.perf_counter() - start:.1f} s")
     # Hours are sums of arbitrary floats here: equal because both engines add them in
     # boot order (one Spark task per table at this size).
+    sets = spark_fact_sets(spark, directory)
     assert counts == count_rows(store)
     assert titles == title_rows(store)
-    sqlite = analyze(count_rows(store), title_rows(store)).as_dict()
+    assert sets == fact_set_table(store)
+    sqlite = analyze(count_rows(store), title_rows(store), fact_sets=sets).as_dict()
     assert sqlite["suspects"], "a fleet without findings would make the comparison idle"
-    assert analyze(counts, titles).as_dict() == sqlite
+    assert analyze(counts, titles, fact_sets=sets).as_dict() == sqlite
 
 
 def test_export_types_and_batches(fleet: tuple[Store, Path]) -> None:
@@ -300,7 +304,12 @@ def test_export_again_replaces_whole_files(fleet: tuple[Store, Path], tmp_path: 
     before = {p.name: p.stat().st_ino for p in tmp_path.iterdir()}
     assert export_parquet(fleet[0], tmp_path) == first
     after = {p.name: p.stat().st_ino for p in tmp_path.iterdir()}
-    assert sorted(after) == ["boots.parquet", "crashes.parquet", "hosts.parquet"]
+    assert sorted(after) == [
+        "boots.parquet",
+        "crashes.parquet",
+        "fact_sets.parquet",
+        "hosts.parquet",
+    ]
     assert not set(before.items()) & set(after.items())  # renamed into place, not rewritten
     assert pq.ParquetFile(tmp_path / "boots.parquet").metadata.num_rows == first["boots"]
 
@@ -308,11 +317,17 @@ def test_export_again_replaces_whole_files(fleet: tuple[Store, Path], tmp_path: 
 def test_empty_fleet_gives_empty_tables(spark: SparkSession, tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'empty.db'}")
     try:
-        assert export_parquet(store, tmp_path / "parquet") == {"hosts": 0, "boots": 0, "crashes": 0}
+        assert export_parquet(store, tmp_path / "parquet") == {
+            "hosts": 0,
+            "fact_sets": 0,
+            "boots": 0,
+            "crashes": 0,
+        }
     finally:
         store.dispose()
     assert spark_count_rows(spark, tmp_path / "parquet") == []
     assert spark_title_rows(spark, tmp_path / "parquet") == []
+    assert spark_fact_sets(spark, tmp_path / "parquet") == {}
 
 
 def test_missing_table_is_one_error(spark: SparkSession, tmp_path: Path) -> None:

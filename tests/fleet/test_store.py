@@ -4,6 +4,7 @@ idempotent ingest and enrichment, batch atomicity, chains, transitions, tokens, 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import threading
 import time
@@ -17,14 +18,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kexec_lineage.errors import InputError, StoreError
-from kexec_lineage.fleet.count_queries import transitions
-from kexec_lineage.fleet.schema import boots, crashes, hosts, tokens
+from kexec_lineage.fleet.count_queries import fact_set_table, transitions
+from kexec_lineage.fleet.schema import boots, crashes, fact_sets, hosts, tokens
 from kexec_lineage.fleet.store import (
     HostRecord,
     Store,
     Stored,
     TokenInfo,
     _alembic_config,
+    boot_row,
     crash_row,
     database_url,
     open_store,
@@ -32,7 +34,7 @@ from kexec_lineage.fleet.store import (
 from kexec_lineage.model.boot import Boot, Evidence
 from kexec_lineage.model.crash import Crash
 from kexec_lineage.model.text import from_kernel
-from kexec_lineage.model.wire import BootRecord, CrashRecord, fingerprint
+from kexec_lineage.model.wire import BootRecord, CrashRecord, facts_digest, fingerprint
 from tests.fleet.conftest import PostgresServer, free_port
 
 KHO = Evidence("kho", True, "7.1.0", 3, "prev-0003", "exec from 7.1.0 (count 3)")
@@ -63,11 +65,12 @@ def test_migrations_are_idempotent(db_url: str) -> None:
     try:
         with again.engine.connect() as connection:
             version = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
-            assert version.scalars().all() == ["0002"]
+            assert version.scalars().all() == ["0003"]
             assert set(sa.inspect(connection).get_table_names()) == {
                 "alembic_version",
                 "boots",
                 "crashes",
+                "fact_sets",
                 "hosts",
                 "tokens",
             }
@@ -89,7 +92,7 @@ def test_a_database_from_before_the_crash_flags_keeps_its_crashes(db_url: str) -
             for k, v in crash_row(
                 CrashRecord("web-1", "b-1", panic()), (1, "b-1", "f" * 64), 0.0
             ).items()
-            if k not in ("corrupted_reason", "suppressed")
+            if k not in ("corrupted_reason", "suppressed", "uptime")
         }
         connection.execute(sa.table("crashes", *(sa.column(k) for k in old)).insert(), [old])
     engine.dispose()
@@ -109,6 +112,67 @@ def test_a_database_from_before_the_crash_flags_keeps_its_crashes(db_url: str) -
         assert stored["BUG: x"] == ("no frames", True)
     finally:
         store.dispose()
+
+
+def test_a_database_from_before_facts_keeps_its_host_classes(db_url: str) -> None:
+    """0002 -> 0003: a host's platform and region become labels of its boots."""
+    engine = sa.create_engine(database_url(db_url))
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0002")
+        columns = ("id", "name", "platform", "region", "first_seen", "last_seen")
+        connection.execute(
+            sa.table("hosts", *(sa.column(c) for c in columns)).insert(),
+            [
+                dict(zip(columns, values, strict=True))
+                for values in (
+                    (1, "web-1", "x86", "eu", 0.0, 0.0),
+                    (2, "web-2", "x86", None, 0.0, 0.0),
+                    (3, "db-1", None, None, 0.0, 0.0),
+                )
+            ],
+        )
+        for host_id, name in ((1, "web-1"), (2, "web-2"), (3, "db-1")):
+            row = boot_row(BootRecord(kexec_boot(host=name)), host_id, 0.0)
+            del row["fact_set_id"]
+            connection.execute(sa.table("boots", *(sa.column(k) for k in row)).insert(), [row])
+    engine.dispose()
+    store = open_store(db_url)
+    try:
+        with store.transaction("reading") as connection:
+            found = connection.execute(
+                sa.select(hosts.c.name, fact_sets.c.facts)
+                .select_from(
+                    boots.join(hosts, hosts.c.id == boots.c.host_id).outerjoin(
+                        fact_sets, fact_sets.c.id == boots.c.fact_set_id
+                    )
+                )
+                .order_by(hosts.c.name)
+            ).all()
+        assert [(name, facts and json.loads(facts)) for name, facts in found] == [
+            ("db-1", None),
+            ("web-1", {"label.platform": "x86", "label.region": "eu"}),
+            ("web-2", {"label.platform": "x86"}),
+        ]
+    finally:
+        store.dispose()
+
+
+def test_facts_are_stored_once_per_set_and_follow_the_boot(store: Store) -> None:
+    old_bios = {"dmi.system": "Dell Inc. PowerEdge R750", "dmi.bios_version": "1.10.2"}
+    new_bios = old_bios | {"dmi.bios_version": "1.12.0"}
+    first, second = kexec_boot("b-1"), kexec_boot("b-2")
+    assert store.ingest_boots(
+        [BootRecord(first, facts=old_bios), BootRecord(second, facts=old_bios)]
+    ) == Stored(inserted=2)
+    # The same facts again change nothing; a record without facts keeps them; new
+    # facts sent for a boot (the agent read them anew) are its facts.
+    assert store.ingest_boots([BootRecord(first, facts=old_bios)]) == Stored(unchanged=1)
+    assert store.ingest_boots([BootRecord(first, hours=2.0)]) == Stored(updated=1)
+    assert store.ingest_boots([BootRecord(second, facts=new_bios)]) == Stored(updated=1)
+    assert fact_set_table(store) == {facts_digest(f): f for f in (old_bios, new_bios)}
+    by_boot = {r["boot_id"]: r["fact_set_id"] for r in rows(store, boots)}
+    sets = {r["id"]: json.loads(r["facts"]) for r in rows(store, fact_sets)}
+    assert {b: sets[i] for b, i in by_boot.items()} == {"b-1": old_bios, "b-2": new_bios}
 
 
 def test_new_boot_is_inserted_and_read_back_whole(store: Store) -> None:
@@ -285,19 +349,23 @@ def test_bulk_load_stores_hosts_with_their_class_boots_and_crashes_in_batches(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("kexec_lineage.fleet.store._LOAD_BATCH", 2)  # batches end midway
-    loaded = [HostRecord("web-1", "x86", "eu", 10.0, 20.0), HostRecord("db-1", None, None, 5, 6)]
+    loaded = [HostRecord("web-1", 10.0, 20.0), HostRecord("db-1", 5, 6)]
     chain = [kexec_boot(f"b-000{n}", KHO, kexec_count=n) for n in range(1, 6)]
     crashed = [CrashRecord("web-1", b.boot_id, panic(report=b.boot_id)) for b in chain[1:4]]
     # In any order: a crash may come before its boot.
     records: list[BootRecord | CrashRecord] = [
         crashed[0],
-        *(BootRecord(b, 12.0 + n, 1.5) for n, b in enumerate(chain)),
+        *(BootRecord(b, 12.0 + n, 1.5, {"label.rack": str(n % 2)}) for n, b in enumerate(chain)),
     ]
     store.load(loaded, [*records, *crashed[1:]], now=30.0)
-    assert [
-        (r["name"], r["platform"], r["region"], r["first_seen"], r["last_seen"])
-        for r in rows(store, hosts)
-    ] == [("web-1", "x86", "eu", 10.0, 20.0), ("db-1", None, None, 5.0, 6.0)]
+    assert [(r["name"], r["first_seen"], r["last_seen"]) for r in rows(store, hosts)] == [
+        ("web-1", 10.0, 20.0),
+        ("db-1", 5.0, 6.0),
+    ]
+    assert sorted(fact_set_table(store).values(), key=str) == [
+        {"label.rack": "0"},
+        {"label.rack": "1"},
+    ]
     assert list(store.chain("web-1")) == chain
     assert {(r["started_at"], r["hours"], r["received_at"]) for r in rows(store, boots)} == {
         (12.0 + n, 1.5, 30.0) for n in range(5)
@@ -310,10 +378,10 @@ def test_bulk_load_stores_hosts_with_their_class_boots_and_crashes_in_batches(
 def test_bulk_load_refuses_a_stored_host_and_a_record_of_a_host_not_loaded(store: Store) -> None:
     store.ingest_boots([BootRecord(kexec_boot())])
     with pytest.raises(InputError) as refused:
-        store.load([HostRecord("web-1", None, None, 0, 0)], [])
+        store.load([HostRecord("web-1", 0, 0)], [])
     assert str(refused.value) == "the database holds host web-1 already: simulate into a new one"
     with pytest.raises(InputError) as stray:
-        store.load([HostRecord("web-2", None, None, 0, 0)], [BootRecord(kexec_boot(host="web-3"))])
+        store.load([HostRecord("web-2", 0, 0)], [BootRecord(kexec_boot(host="web-3"))])
     assert str(stray.value) == "a record of host web-3, which is not among the hosts loaded"
     assert [r["boot_id"] for r in rows(store, boots)] == ["b-0004"]
 

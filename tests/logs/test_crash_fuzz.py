@@ -54,6 +54,7 @@ def check_invariants(log: bytes) -> None:
     assert first_crash(log) == (crashes[0] if crashes else None)
     for previous, crash in zip([None, *crashes], crashes, strict=False):
         assert 0 <= crash.offset < crash.end <= len(log)
+        assert crash.uptime is None or crash.uptime >= 0
         assert previous is None or previous.offset < crash.offset
         again = first_crash(log[crash.offset :])
         assert again is not None

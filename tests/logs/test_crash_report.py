@@ -350,6 +350,29 @@ def test_two_crashes_are_both_found_in_order() -> None:
     assert first_crash(log) == first
 
 
+def test_uptime_is_the_time_stamp_the_report_began_at() -> None:
+    assert only_crash(console("random: crng init done", *KASAN)).uptime == pytest.approx(100.002)
+    # Caller ids, levels, and a login prompt the oops was printed over.
+    assert only_crash(console(*HUNG_TASK, caller="T37")).uptime == 100.0
+    log = b"syzkaller login: <4>" + console(*GPF, start=7.25)
+    assert only_crash(log).uptime == 7.25
+
+
+def test_uptime_of_an_unstamped_oops_line_is_the_stamp_before_it_in_the_report() -> None:
+    stamped = console("eth0: link up", start=42.0)
+    log = b"executing program\n" + stamped + "\n".join(KASAN).encode() + b"\n"
+    crash = only_crash(log)
+    assert crash.report.startswith("executing program\n=====")
+    assert crash.uptime == 42.0
+
+
+def test_uptime_without_time_stamps_is_none() -> None:
+    crash = only_crash("\n".join(("Booting...", *KASAN)).encode())
+    assert crash.title == "KASAN: use-after-free Read in ext4_xattr_set_entry"
+    assert crash.uptime is None
+    assert crash.as_dict()["uptime"] is None
+
+
 def test_replayed_fragment_is_titled_from_the_full_line() -> None:
     log = console("INFO: t") + b"** replaying previous printk message **\n" + console(*HUNG_TASK)
     crash = only_crash(log)

@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kexec_lineage.errors import LogError
+from kexec_lineage.logs import kmsg
 from kexec_lineage.logs.boots import split_boots
+from kexec_lineage.logs.crash_report import parse_crashes
 from kexec_lineage.logs.sources import detect_format, read_logs
 from tests.logs.builders import kernel_boot
 
@@ -117,6 +119,17 @@ def test_pstore_parts_joined_oldest_first() -> None:
     assert split_boots(log)[0].ended == "panic"
 
 
+def test_crash_uptime_in_pstore_and_kdump_dumps() -> None:
+    (dump,) = read_logs(pstore_parts())
+    (panic,) = parse_crashes(dump.text)
+    assert (panic.title, panic.uptime) == ("kernel panic: Fatal exception", 6.0)
+    vmcore = (
+        b"[ 5021.117302] sysrq: Trigger a crash\n[ 5021.117350] Kernel panic - not syncing: sysrq\n"
+    )
+    (log,) = read_logs([("/var/crash/1/vmcore-dmesg.txt", vmcore)])
+    assert [c.uptime for c in parse_crashes(log.text)] == [5021.11735]
+
+
 @pytest.mark.parametrize("wbits", [-15, 15, 31])
 def test_pstore_compressed_record(wbits: int) -> None:
     name, data = pstore_parts()[1]
@@ -193,6 +206,84 @@ def test_netconsole_hosts_fragments_and_releases() -> None:
     boots = split_boots(web1)
     assert [b.release for b in boots] == ["7.1.0", "7.1.2"]
     assert [b.release for b in split_boots(logs["web-2"])] == ["7.0.9"]
+
+
+WARNING = (
+    "------------[ cut here ]------------",
+    "WARNING: CPU: 1 PID: 7 at net/core/dev.c:1234 dev_close+0x10/0x20",
+    "Modules linked in:",
+    "CPU: 1 PID: 7 Comm: kworker/1:0 Not tainted 7.1.2 #1",
+    "RIP: 0010:dev_close+0x10/0x20",
+    "Call Trace:",
+    " <TASK>",
+    " net_shutdown+0x1/0x2",
+    " __x64_sys_ioctl+0x1/0x2",
+    " </TASK>",
+    "---[ end trace 0000000000000000 ]---",
+)
+
+
+def netconsole_release(host: str, release: str, lines: list[str], fragment: str = "") -> bytes:
+    """One boot as a receiver logs ``netconsole=+r...`` records (``host: record``),
+    10 ms apart; the line ``fragment`` comes in two datagrams."""
+    out = []
+    for seq, line in enumerate(lines):
+        head = f"{host}: {release},{4 if 'WARNING' in line else 6},{seq},{seq * 10_000 + 1},-"
+        if line != fragment:
+            out.append(f"{head};{line}\n")
+            continue
+        size, cut = len(line), len(line) // 2
+        out.append(f"{head},ncfrag=0/{size};{line[:cut]}\n")
+        out.append(f"{head},ncfrag={cut}/{size};{line[cut:]}\n")
+    return "".join(out).encode()
+
+
+def test_netconsole_release_prefix() -> None:
+    web1_first, state = kernel_boot("7.1.0")
+    web1_second, _ = kernel_boot("7.1.2", incoming=state, body=WARNING, ending=())
+    web2, _ = kernel_boot("7.0.9", ending=("reboot: Restarting system",))
+    data = b"".join(
+        [
+            netconsole_release("web-1", "7.1.0", web1_first),
+            netconsole_release("web-2", "7.0.9", web2),
+            netconsole_release("web-1", "7.1.2", web1_second, fragment=WARNING[1]),
+            # The same kernel again, its banner lost: the sequence number marks the
+            # boot and the release names it.
+            netconsole_release("web-2", "7.0.9", web2[1:3]),
+        ]
+    )
+    assert detect_format(data) == "netconsole"
+    assert detect_format(data.replace(b"web-1: ", b"").replace(b"web-2: ", b"")) == "netconsole"
+    logs = {log.host: log for log in read_logs([("nc.log", data)])}
+    assert set(logs) == {"web-1", "web-2"}
+    web1 = logs["web-1"]
+    boots = split_boots(web1)
+    assert [(b.release, b.started, b.ended) for b in boots] == [
+        ("7.1.0", "cold", "kexec"),
+        ("7.1.2", "kexec", None),
+    ]
+    assert boots[1].kho_line == "KHO: exec from: 7.1.0 (count 1)"
+    (crash,) = parse_crashes(web1.text)
+    assert crash.title == "WARNING in dev_close"
+    assert boots[1].start <= crash.offset < boots[1].end
+    seq = web1_second.index(WARNING[1])
+    assert web1.text[crash.offset :].startswith(
+        b"<4>[    0.%06d] WARNING: CPU: 1" % (seq * 10_000 + 1)
+    )
+    assert crash.uptime == pytest.approx(seq / 100 + 1e-6)
+    assert [(b.release, b.ended) for b in split_boots(logs["web-2"])] == [
+        ("7.0.9", "reboot"),
+        ("7.0.9", None),
+    ]
+
+
+def test_release_prefix_is_told_from_priority() -> None:
+    plain = kmsg.RECORD_RE.match(b"6,444,501151268,-;netconsole: network logging started")
+    prefixed = kmsg.RECORD_RE.match(b"7.1.0,6,444,501151268,-;netconsole: network logging started")
+    assert plain is not None and prefixed is not None
+    assert (plain["release"], plain["prio"], plain["seq"]) == (None, b"6", b"444")
+    assert (prefixed["release"], prefixed["prio"], prefixed["seq"]) == (b"7.1.0", b"6", b"444")
+    assert (prefixed["msg"], prefixed["usec"]) == (plain["msg"], plain["usec"])
 
 
 def test_syslog_file_keeps_kernel_lines_per_host() -> None:

@@ -173,7 +173,7 @@ def test_title_and_search_pages(server: str, page: tuple[Page, Watch]) -> None:
     tab.wait_for_url("**/title?**")
     shot(tab, "title")
     assert tab.locator("h1").inner_text() == title
-    assert tab.locator("[data-kexec-only]").count() == 1
+    assert tab.locator("[data-kexec-title]").count() == 1
     assert tab.locator("pre").count() >= 1
 
 

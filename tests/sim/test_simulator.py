@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from kexec_lineage.cli.main import main
-from kexec_lineage.fleet.count_queries import count_rows, title_rows
+from kexec_lineage.fleet.count_queries import count_rows, fact_set_table, host_spread, title_rows
 from kexec_lineage.fleet.count_table import CountRow, TitleRow, depth_bucket
 from kexec_lineage.fleet.store import open_store
 from kexec_lineage.logs.boots import split_boots
@@ -24,7 +24,7 @@ from kexec_lineage.sim.console_logs import write_logs
 from kexec_lineage.sim.crashes import BUGS, NOISE, PANIC_TITLE, report_lines
 from kexec_lineage.sim.database import write_db
 from kexec_lineage.sim.fleet import Fleet, simulate
-from kexec_lineage.sim.scenario import CALENDAR, PLATFORMS
+from kexec_lineage.sim.scenario import CALENDAR, KINDS, PLATFORM_FACTS, PLATFORMS
 from tests.collector import kexec_lineage
 
 Transitions = Counter[tuple[str, str, str, int, str]]
@@ -92,14 +92,22 @@ def test_every_simulated_report_gets_its_title_from_the_parser() -> None:
         assert titles == [signature.title, *([PANIC_TITLE] if signature.fatal else [])]
 
 
-def test_database_counts_equal_in_memory_counts(tmp_path: Path) -> None:
-    fleet = simulate(300, 30, seed=5)
+@pytest.mark.parametrize("kind", ["transition", "early", "flaky"])
+def test_database_counts_equal_in_memory_counts(tmp_path: Path, kind: str) -> None:
+    # The crashes' times since boot come back from the parsed reports: the early
+    # crashed boots of the store are the simulator's own.
+    fleet = simulate(300, 30, seed=5, kind=kind)
     store = open_store(str(tmp_path / "fleet.db"))
     write_db(fleet, store)
     rows = fleet.count_rows()
     assert count_rows(store) == rows
     assert title_rows(store) == fleet.title_rows()
-    assert {r.platform for r in rows} == set(PLATFORMS)
+    sets = fact_set_table(store)
+    assert sets == fleet.fact_set_table()
+    assert host_spread(store) == fleet.host_spread()
+    assert {sets[r.facts]["dmi.system"] for r in rows} == {f["dmi.system"] for f in PLATFORM_FACTS}
+    if kind == "early":
+        assert sum(r.early_crashed_boots for r in rows) > 0
     assert sum(r.boots for r in rows) == len(fleet.boots)
     assert any(r.predecessor == UNKNOWN for r in rows)
 
@@ -192,7 +200,18 @@ def test_kho_v4_after_kho_v3_falls_back_and_our_count_carries_on(small: Fleet, l
 
 def test_truth_names_the_injected_faults(small: Fleet) -> None:
     truth = json.loads(json.dumps(small.truth()))
-    assert set(truth) == {"seed", "hosts", "days", "transition_bugs", "depth_bugs", "class_effects"}
+    assert set(truth) == {
+        "seed",
+        "kind",
+        "hosts",
+        "days",
+        "transition_bugs",
+        "depth_bugs",
+        "culprits",
+        "flaky_hosts",
+        "incident",
+        "class_effects",
+    }
     assert (truth["seed"], truth["hosts"], truth["days"]) == (4, 150, 30)
     releases = [r.release for r in CALENDAR]
     titles = {s.title for s in BUGS}
@@ -204,8 +223,11 @@ def test_truth_names_the_injected_faults(small: Fleet) -> None:
             "first_bad_predecessor",
             "multiplier",
             "title",
+            "only_on",
+            "early",
             "excess_crashes",
         }
+        assert (bug["only_on"], bug["early"]) == (None, False)
         where = [releases.index(p) for p in bug["predecessors"]]
         assert where == list(range(where[0], where[-1] + 1))  # a contiguous range
         assert bug["predecessors"] == sorted(bug["predecessors"], key=release_key)
@@ -219,6 +241,12 @@ def test_truth_names_the_injected_faults(small: Fleet) -> None:
         assert set(bug) == {"release", "multiplier", "title", "excess_crashes"}
         assert 1 < bug["multiplier"] < 2
     assert [c["platform"] for c in truth["class_effects"]] == list(PLATFORMS)
+    assert (truth["kind"], truth["culprits"], truth["flaky_hosts"], truth["incident"]) == (
+        "transition",
+        [],
+        [],
+        None,
+    )
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
@@ -276,3 +304,49 @@ def test_simulate_command_writes_the_database_and_the_truth(
         f"kexec-lineage: error: the database holds host {fleet.host_name(0)} already: "
         "simulate into a new one\n"
     )
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "transition"])
+def test_every_kind_of_fault_is_in_the_truth(kind: str) -> None:
+    fleet = simulate(3000, 60, seed=5, kind=kind)
+    truth = fleet.truth()
+    plain = simulate(3000, 60, seed=5, kind="none")
+    crashed = [len(set(f.crash_titles()[0].tolist())) for f in (fleet, plain)]
+    assert truth["kind"] == kind
+    assert not truth["depth_bugs"]
+    bugs = truth["transition_bugs"]
+    if kind == "fact":
+        assert bugs and all(b["only_on"] is not None and not b["early"] for b in bugs)
+        # The bug's crashes strike only hosts with its fact.
+        for bug in bugs:
+            fact, value = bug["only_on"]["fact"], bug["only_on"]["value"]
+            hit = [fleet.signatures[i].title == bug["title"] for i in fleet.crashes.signature]
+            hosts = set(fleet.boots.host[fleet.crashes.boot[np.array(hit, bool)]].tolist())
+            assert all(fleet.host_facts(h)[fact] == value for h in hosts)
+    elif kind == "early":
+        assert bugs and all(b["early"] and b["only_on"] is None for b in bugs)
+        uptimes = fleet.crash_uptimes()
+        bug_titles = {b["title"] for b in bugs}
+        signature = [fleet.signatures[i].title in bug_titles for i in fleet.crashes.signature]
+        assert (uptimes[np.array(signature)] <= 15 * 60).all()
+    elif kind == "culprit":
+        assert truth["culprits"] and not bugs
+    elif kind == "flaky":
+        assert len(truth["flaky_hosts"]) == 5 and not bugs
+    elif kind == "incident":
+        assert truth["incident"]["multiplier"] >= 3 and not bugs
+    else:
+        assert (bugs, truth["culprits"], truth["flaky_hosts"], truth["incident"]) == (
+            [],
+            [],
+            [],
+            None,
+        )
+    if kind != "none":
+        assert crashed[0] > crashed[1]
+
+
+def test_the_command_offers_every_kind() -> None:
+    from kexec_lineage.cli import simulate as command
+
+    assert command.KINDS == KINDS

@@ -30,6 +30,7 @@ from kexec_lineage.abi import kexec_metadata
 from kexec_lineage.abi.kho_boot import Kernel as ModelKernel
 from kexec_lineage.abi.kho_boot import KhoBoot, boot
 from kexec_lineage.abi.kho_fdt import KhoChild, build_root, parse_root
+from kexec_lineage.fleet.count_queries import fact_set_table
 from kexec_lineage.fleet.store import open_store
 from kexec_lineage.model.handover import Handover
 from tests.collector import Collector, kexec_lineage
@@ -289,6 +290,14 @@ def test_chain_into_the_fleet(chain_run: KhoRun, tmp_path: Path) -> None:
         chain = _get(f"{collector.url}/v1/hosts/kltest/chain", reader)["boots"]
     finally:
         collector.stop()
+    # Each boot came with the guest's facts, as the agent read them from the guest's
+    # /sys and /proc (QEMU's SeaBIOS machine, its emulated AMD CPU without LA57).
+    stored = open_store(collector.db)
+    facts = list(fact_set_table(stored).values())
+    stored.dispose()
+    assert facts, "no boot arrived with facts"
+    for found in facts:
+        assert {k: found.get(k) for k in WANTED_FACTS} == WANTED_FACTS, found
     keys = ("boot_id", "release", "how", "previous_release", "kexec_count", "previous_boot_id")
     assert [{k: b[k] for k in keys} for b in chain] == [{k: s[k] for k in keys} for s in statuses]
     assert [b["evidence"] for b in chain] == [s["evidence"] for s in statuses]
@@ -300,6 +309,18 @@ def test_chain_into_the_fleet(chain_run: KhoRun, tmp_path: Path) -> None:
     assert [{k: getattr(b, k) for k in lineage} for b in ingested] == [
         {k: s[k] for k in lineage} for s in statuses
     ]
+
+
+#: What every KHO boot of the guest reports of the machine QEMU gives it (machine.py).
+WANTED_FACTS = {
+    "dmi.sys_vendor": "QEMU",
+    "boot.firmware": "bios",
+    "cpu.vendor": "AuthenticAMD",
+    "cpu.flag.la57": "0",
+    "hypervisor": "qemu",
+    "kho": "on",
+    "tpm.present": "0",
+}
 
 
 def _get(url: str, token: str) -> Any:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from kexec_lineage.cli.fleetdb import add_db_argument, open_db
 from kexec_lineage.cli.output import print_json, table
+from kexec_lineage.model.wire import CLASS_FACTS, FACT_KEY
 
 if TYPE_CHECKING:
     from kexec_lineage.fleet.analysis import Analysis
@@ -28,20 +30,62 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     add_db_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    parser.add_argument(
+        "--class",
+        dest="class_facts",
+        type=_facts,
+        default=CLASS_FACTS,
+        metavar="FACT,FACT",
+        help="the host facts whose values make a host class, the strata of every test "
+        f"(default: {','.join(CLASS_FACTS)})",
+    )
+    parser.add_argument(
+        "--early-minutes",
+        type=_minutes,
+        default=15.0,
+        metavar="M",
+        help="a crash this soon after boot is early (default: 15)",
+    )
     parser.set_defaults(run=run)
 
 
-def analyze_store(store: Store) -> Analysis:
+def _facts(text: str) -> tuple[str, ...]:
+    facts = tuple(f.strip() for f in text.split(",") if f.strip())
+    if not facts or any(FACT_KEY.fullmatch(f) is None for f in facts):
+        raise argparse.ArgumentTypeError(f"not a list of fact names: {text!r}")
+    return facts
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 24 * 60:
+        raise argparse.ArgumentTypeError(f"minutes from 0 to 1440, not {text!r}")
+    return value
+
+
+def analyze_store(
+    store: Store, class_facts: Sequence[str] = CLASS_FACTS, early_minutes: float = 15.0
+) -> Analysis:
     """Count in the database, then run the statistics; timings on stderr."""
     from kexec_lineage.fleet.analysis import analyze
-    from kexec_lineage.fleet.count_queries import count_rows, host_spread, title_rows
+    from kexec_lineage.fleet.count_queries import count_tables
 
     start = time.perf_counter()
-    counts, titles, spread = count_rows(store), title_rows(store), host_spread(store)
+    tables = count_tables(store, early_minutes * 60)
     counted = time.perf_counter()
-    result = analyze(counts, titles, spread)
+    result = analyze(
+        tables.rows,
+        tables.titles,
+        tables.spread,
+        fact_sets=tables.fact_sets,
+        class_facts=class_facts,
+        early_seconds=early_minutes * 60,
+    )
     print(
-        f"counted {len(counts)} cells in {counted - start:.2f} s, "
+        f"counted {len(tables.rows)} cells in {counted - start:.2f} s, "
         f"tested in {time.perf_counter() - counted:.2f} s",
         file=sys.stderr,
     )
@@ -55,6 +99,9 @@ def render(result: Analysis, naive_rows: int = 8) -> str:
     out = [
         f"{result.boots:,} boots, {result.crashed_boots:,} with a crash; {result.tests} tests, "
         f"reported at q <= 0.05",
+        "",
+        f"CULPRITS: kernels that damage whatever they kexec into ({len(result.culprits)})",
+        *([f"- {c.sentence}" for c in result.culprits] or ["none"]),
         "",
         f"SUSPECT TRANSITIONS ({len(result.suspects)})",
     ]
@@ -81,9 +128,18 @@ def render(result: Analysis, naive_rows: int = 8) -> str:
                 ("RELEASE", "AFTER KEXEC FROM", "x RATE", "CRASHED", "OTHERS", "q", "TOP TITLE"),
             )
         )
-        out += ["", *(f"- {s.sentence}" for s in result.suspects)]
+        out += [
+            "",
+            *(
+                f"- {s.sentence}"
+                + (f" [a case of culprit {s.explained_by}]" if s.explained_by else "")
+                for s in result.suspects
+            ),
+        ]
     else:
         out.append("none")
+    out += ["", f"EARLY CRASHES (within {result.early_minutes:g} minutes of boot)"]
+    out += [f"- {e.sentence}" for e in result.early] or ["none"]
     out += ["", f"DEPTH ({len(result.depth)})"]
     out += [f"- {d.sentence}" for d in result.depth] or ["none"]
     out += ["", "NAIVE VIEW: each release against all others, predecessors ignored"]
@@ -102,14 +158,17 @@ def render(result: Analysis, naive_rows: int = 8) -> str:
             ("RELEASE", "CRASHED", "x RATE", "q", ""),
         )
     )
-    if result.kexec_only_titles:
-        out += ["", "TITLES SEEN AFTER KEXEC, NEVER AFTER A COLD BOOT"]
-        out += [f"- {t['title']} ({t['after_kexec']} boots)" for t in result.kexec_only_titles[:10]]
+    if result.kexec_titles:
+        out += ["", "TITLES MORE FREQUENT AFTER KEXEC THAN AFTER COLD BOOTS OF THE SAME RELEASES"]
+        out += [
+            f"- {t.title} ({t.after_kexec} vs {t.after_cold} crashed boots, q{format_q(t.q)})"
+            for t in result.kexec_titles[:10]
+        ]
     return "\n".join(out)
 
 
 def run(args: argparse.Namespace) -> int:
-    result = analyze_store(open_db(args))
+    result = analyze_store(open_db(args), args.class_facts, args.early_minutes)
     if args.json:
         print_json(result.as_dict())
     else:

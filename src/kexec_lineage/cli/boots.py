@@ -77,5 +77,6 @@ def _as_json(scanned: ScannedLog, boot: LogBoot) -> dict[str, Any]:
             "problems": list(boot.params.problems),
         },
         "ended": boot.ended,
+        "facts": dict(boot.facts),
         "crashes": scanned.crash_count(boot.index),
     }

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.dispose()
     print(
-        f"exported {written['hosts']} hosts, {written['boots']} boots, "
-        f"{written['crashes']} crashes to {args.parquet}"
+        f"exported {written['hosts']} hosts, {written['fact_sets']} fact sets, "
+        f"{written['boots']} boots, {written['crashes']} crashes to {args.parquet}"
     )
     return 0

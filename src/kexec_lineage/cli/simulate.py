@@ -13,6 +13,9 @@ from kexec_lineage.cli.fleetdb import open_db
 from kexec_lineage.cli.progress import Progress
 from kexec_lineage.errors import InputError
 
+#: :data:`kexec_lineage.sim.scenario.KINDS`, which needs the sim extra.
+KINDS = ("transition", "fact", "culprit", "early", "flaky", "incident", "none")
+
 __all__ = ("register", "run")
 
 
@@ -30,6 +33,14 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--days", type=float, default=60.0, metavar="D", help="window in days (default: 60)"
     )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
+    parser.add_argument(
+        "--kind",
+        choices=KINDS,
+        default="transition",
+        help="what to inject: transition and depth bugs (default), transition bugs on the "
+        "hosts of one fact, culprit kernels, early-boot bugs, flaky hosts, a fleet-wide "
+        "incident, or nothing",
+    )
     output = parser.add_mutually_exclusive_group(required=True)
     output.add_argument(
         "--db", metavar="URL", help="store the fleet in this database (SQLite path or URL)"
@@ -51,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise missing_extra(exc, "simulate") from None
 
-    fleet = simulate(args.hosts, args.days, args.seed)
+    fleet = simulate(args.hosts, args.days, args.seed, args.kind)
     truth = fleet.truth()
     try:
         args.truth.write_text(json.dumps(truth, indent=2) + "\n")
@@ -71,5 +82,6 @@ def run(args: argparse.Namespace) -> int:
         f"simulated {fleet.hosts} hosts over {args.days:g} days (seed {args.seed}): "
         f"{len(fleet.boots)} boots, {len(set(boot.tolist()))} crashed, {len(boot)} crashes; "
         f"bugs: {len(truth['transition_bugs'])} transition, {len(truth['depth_bugs'])} depth"
+        + (f", {len(truth['culprits'])} culprit" if truth["culprits"] else "")
     )
     return 0

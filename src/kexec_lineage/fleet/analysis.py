@@ -3,35 +3,51 @@ Analysis
 --------
 
 Which transition (previous release -> release), which range of predecessor
-versions and which chain depth raise crash rates, from the count tables of
-:mod:`kexec_lineage.fleet.count_table` (whichever engine made them).
+versions, which culprit kernel, which host facts and which chain depth raise
+crash rates, and which predecessors make crashes come early, from the count
+tables of :mod:`kexec_lineage.fleet.count_table` (whichever engine made them).
 
 Rates are crashed boots per boot-hour (per boot where hours are unknown). For
 every release the predecessors are compared with the exact stratified test of
-:mod:`kexec_lineage.fleet.stats`, the strata being host class (platform x
-region) and kexec-count bucket: a platform that merely upgraded first, or a
-chain that is merely deeper, is not blamed on the predecessor. A cold boot is
-the only predecessor at depth 0, so it is never the yardstick of a kexec
-predecessor. The predecessors are bisected: ordered by version, the contiguous
-range whose boots crash most clearly more often than the others' at the same
-depth and class is the suspect, and its first release the first bad
-predecessor. All p-values are Benjamini-Hochberg adjusted together; suspects
-are ranked by rate ratios shrunk towards the fleet's rate (empirical Bayes).
-A Poisson regression over the kexec count, adjusted for predecessor and host
-class, finds depth effects; titles seen after kexec but never after a cold
-boot are listed. The naive view, each release against all others ignoring
-predecessors, is kept beside for comparison.
+:mod:`kexec_lineage.fleet.stats`, the strata being host class (the values of
+the class facts, :data:`DEFAULT_CLASS` unless chosen) and kexec-count bucket:
+a platform that merely upgraded first, or a chain that is merely deeper, is
+not blamed on the predecessor. A cold boot is the only predecessor at depth 0,
+so it is never the yardstick of a kexec predecessor. The predecessors are
+bisected (:mod:`kexec_lineage.fleet.cells`): the contiguous range whose boots
+crash most clearly more often than the others' at the same depth and class is
+the suspect, and its first release the first bad predecessor. The same search
+runs within the hosts of every fact value (:mod:`kexec_lineage.fleet.fact_search`),
+which finds bugs that only some hosts have; each predecessor is tested pooled
+over the releases it kexecs into (:mod:`kexec_lineage.fleet.culprits`); and
+the share of crashed boots that crashed early is tested like a rate. All
+p-values are Benjamini-Hochberg adjusted together; suspects are ranked by
+rate ratios shrunk towards the fleet's rate (empirical Bayes). A Poisson
+regression over the kexec count, adjusted for predecessor and host class,
+finds depth effects; a title is called a kexec title where its crashes after
+kexec pass a test against those after cold boots of the same releases. The
+naive view, each release against all others ignoring predecessors, is kept
+beside for comparison.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from kexec_lineage.fleet.count_table import CountRow, HostSpread, TitleRow, transitions_of
+from kexec_lineage.fleet.cells import Cell, Range, Releases, best_range, by_release
+from kexec_lineage.fleet.count_table import (
+    EARLY_SECONDS,
+    CountRow,
+    HostSpread,
+    TitleRow,
+    transitions_of,
+)
+from kexec_lineage.fleet.culprits import Pooled, pooled
+from kexec_lineage.fleet.fact_search import Selection, concentration, selections
 from kexec_lineage.fleet.stats import (
     Stratum,
     benjamini_hochberg,
@@ -41,15 +57,20 @@ from kexec_lineage.fleet.stats import (
     mantel_haenszel_rr,
     stratified_exact_p,
 )
-from kexec_lineage.model.release import release_key
-from kexec_lineage.model.transition import COLD, UNKNOWN, Transition
+from kexec_lineage.model.transition import UNKNOWN, Transition
+from kexec_lineage.model.wire import CLASS_FACTS
 
 __all__ = (
+    "DEFAULT_CLASS",
     "MIN_HOSTS",
     "Q_LEVEL",
     "Analysis",
+    "Culprit",
     "DepthFinding",
+    "EarlyFinding",
+    "KexecTitle",
     "NaiveRelease",
+    "OnlyOn",
     "Suspect",
     "analyze",
     "format_q",
@@ -59,24 +80,47 @@ __all__ = (
 
 #: q-value at or below which a finding is reported.
 Q_LEVEL = 0.05
-# A range must hold at least this many comparable crashed boots to be a suspect.
-_MIN_CRASHED = 3
 #: Where the count tables come with their :class:`HostSpread`: a transition counts in
 #: the tests only once booted on this many hosts, and a suspect range starts at a
 #: predecessor whose crashed boots come from this many: one host, however many
 #: boots it sends, neither makes a suspect nor moves the comparison.
 MIN_HOSTS = 3
-# Titles need this many crashed boots after kexec to be called kexec-only.
-_MIN_TITLE_BOOTS = 3
+#: The facts whose values make a host's class, unless ``analyze --class`` says others.
+DEFAULT_CLASS = CLASS_FACTS
+# A fact value is "only on" where its excess sits there beyond a common ratio (a test
+# of its own), its rate ratio is this many times the one outside, and this many of
+# its crashed boots are compared.
+_CONCENTRATED_RATIO = 2.0
+_MIN_FOCUSED = 10
+# A culprit raises its successors' crash rates by half at least: over many releases a
+# slight excess is significant, yet says more of a few transitions than of a kernel.
+_CULPRIT_RATIO = 1.5
 
-StratumKey = tuple[str, str, int]  # platform, region, depth bucket
-# stratum -> [crashed boots, boots, boot-hours]
-Cell = dict[StratumKey, list[float]]
+
+@dataclass(frozen=True, slots=True)
+class OnlyOn:
+    """Hosts with ``fact=value`` (``same_as``: other facts naming the same hosts), where
+    the transition's excess crashes sit; its own test's ``q``."""
+
+    fact: str
+    value: str
+    same_as: tuple[str, ...]
+    rate_ratio: float
+    outside_rate_ratio: float
+    crashes: int
+    boots: int
+    q: float
 
 
 @dataclass(frozen=True, slots=True)
 class Suspect:
-    """A release that crashes more after kexec from a range of predecessors."""
+    """A release that crashes more after kexec from a range of predecessors.
+
+    ``crashes``/``boots`` and ``other_*`` are those of the strata the test compared;
+    where the finding holds only on some hosts, those of the hosts in ``only_on[0]``.
+    ``early_share``: of the range's crashed boots, the share that crashed early.
+    ``explained_by``: the culprit predecessor this suspect is a case of.
+    """
 
     release: str
     predecessors: tuple[str, ...]
@@ -91,6 +135,42 @@ class Suspect:
     p: float
     q: float
     title: str | None
+    sentence: str
+    only_on: tuple[OnlyOn, ...] = ()
+    early_share: float | None = None
+    explained_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Culprit:
+    """A predecessor whose kexecs crash more into several releases than their others."""
+
+    predecessor: str
+    successors: tuple[str, ...]
+    rate_ratio: float
+    crashes: int
+    boots: int
+    other_crashes: int
+    other_boots: int
+    p: float
+    q: float
+    sentence: str
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyFinding:
+    """A release whose crashes come early after kexec from a range of predecessors."""
+
+    release: str
+    predecessors: tuple[str, ...]
+    early_share: float
+    other_early_share: float
+    early: int
+    crashed: int
+    other_early: int
+    other_crashed: int
+    p: float
+    q: float
     sentence: str
 
 
@@ -118,15 +198,31 @@ class NaiveRelease:
 
 
 @dataclass(frozen=True, slots=True)
+class KexecTitle:
+    """A crash title that strikes more after kexec than after cold boots of the same
+    releases (crashed boots of each)."""
+
+    title: str
+    after_kexec: int
+    after_cold: int
+    rate_ratio: float
+    q: float
+
+
+@dataclass(frozen=True, slots=True)
 class Analysis:
     suspects: tuple[Suspect, ...]
+    culprits: tuple[Culprit, ...]
+    early: tuple[EarlyFinding, ...]
     depth: tuple[DepthFinding, ...]
     naive: tuple[NaiveRelease, ...]
-    kexec_only_titles: tuple[dict[str, Any], ...]
+    kexec_titles: tuple[KexecTitle, ...]
     transitions: tuple[Transition, ...]
     tests: int
     boots: int
     crashed_boots: int
+    class_facts: tuple[str, ...] = DEFAULT_CLASS
+    early_minutes: float = EARLY_SECONDS / 60
     notes: tuple[str, ...] = field(default=())
 
     def as_dict(self) -> dict[str, Any]:
@@ -160,181 +256,100 @@ def hours_known(rows: Sequence[CountRow]) -> bool:
     return sum(r.hours for r in rows) > 0
 
 
-def _strata(exposed: Cell, others: Iterable[Cell], hours: bool) -> list[Stratum]:
-    """Per stratum: crashed boots and exposure of ``exposed`` against all ``others``."""
-    at = 2 if hours else 1
-    strata: dict[StratumKey, list[float]] = defaultdict(lambda: [0, 0.0, 0, 0.0])
-    for key, cell in exposed.items():
-        strata[key][0] += cell[0]
-        strata[key][1] += cell[at]
-    for other in others:
-        for key, cell in other.items():
-            strata[key][2] += cell[0]
-            strata[key][3] += cell[at]
-    return [Stratum(int(x), e, int(y), f) for x, e, y, f in strata.values()]
+def format_q(q: float) -> str:
+    """``=2e-09``, or ``<1e-300`` where the value underflowed to zero."""
+    return "<1e-300" if q == 0 else f"={q:.1g}"
 
 
-def _totals(cells: Iterable[Cell]) -> tuple[int, int, float]:
-    """Crashed boots, boots and boot-hours of ``cells`` together."""
-    crashed = boots = 0
-    hours = 0.0
-    for cell in cells:
-        for x, n, h in cell.values():
-            crashed += int(x)
-            boots += int(n)
-            hours += h
-    return crashed, boots, hours
+def _times(rr: float) -> str:
+    return "many times" if math.isinf(rr) else f"{rr:.3g}x"
 
 
-def _comparable(strata: list[Stratum]) -> int:
-    """Crashed boots of the exposed group in strata that compare anything."""
-    return sum(s.crashed for s in strata if s.exposure > 0 and s.other_exposure > 0)
+def _span(predecessors: Sequence[str]) -> str:
+    first, last = predecessors[0], predecessors[-1]
+    return first if first == last else f"{first}..{last}"
+
+
+class _Tests:
+    """Every p-value of one analysis, adjusted together at the end."""
+
+    def __init__(self) -> None:
+        self.p: list[float] = []
+
+    def add(self, p: float) -> int:
+        self.p.append(p)
+        return len(self.p) - 1
+
+    def adjust(self) -> list[float]:
+        return benjamini_hochberg(self.p)
 
 
 @dataclass
-class _Candidate:
-    release: str
-    predecessors: tuple[str, ...]
-    strata: list[Stratum]
-    p: float
-    counts: tuple[int, int, int, int] = (0, 0, 0, 0)  # crashed, boots; others' crashed, boots
-    q: float = 1.0
+class _Conditional:
+    """A range found within the hosts of one selection, with its concentration."""
+
+    selection: Selection
+    found: Range
+    outside_rate_ratio: float
+    #: large and strong enough to be a finding of its own
+    concentrated: bool
+    #: the range's own test and its concentration test, in the analysis' tests
+    test: int
+    focus_test: int
 
 
-def _by_release(rows: Sequence[CountRow]) -> dict[str, dict[str, Cell]]:
-    """release -> predecessor -> stratum -> cell; kdump and unknown predecessors left out."""
-    out: dict[str, dict[str, Cell]] = defaultdict(
-        lambda: defaultdict(lambda: defaultdict(lambda: [0, 0, 0.0]))
-    )
-    for row in rows:
-        if row.how == "kdump" or row.predecessor == UNKNOWN:
-            continue
-        cell = out[row.release][row.predecessor][(row.platform, row.region, row.depth)]
-        cell[0] += row.crashed_boots
-        cell[1] += row.boots
-        cell[2] += row.hours
+def _search_facts(
+    counts: Sequence[CountRow],
+    fact_sets: Mapping[str, Mapping[str, str]],
+    host_class: Mapping[str, str],
+    measure: Callable[[CountRow], tuple[float, float, float]],
+    tests: _Tests,
+) -> dict[str, list[_Conditional]]:
+    """release -> the ranges found within each fact value's hosts."""
+    out: dict[str, list[_Conditional]] = defaultdict(list)
+    chosen_from = selections(fact_sets)
+    for selection in chosen_from:
+        chosen = selection.digests
+        within = by_release((r for r in counts if r.facts in chosen), host_class, measure)
+        outside = by_release((r for r in counts if r.facts not in chosen), host_class, measure)
+        for release, cells in within.items():
+            found = best_range(release, cells)
+            if found is None:
+                continue
+            rr_out, p_focus = concentration(found.predecessors, cells, outside.get(release, {}))
+            concentrated = (
+                found.counts[0] >= _MIN_FOCUSED and found.rate_ratio >= _CONCENTRATED_RATIO * rr_out
+            )
+            out[release].append(
+                _Conditional(
+                    selection,
+                    found,
+                    rr_out,
+                    concentrated,
+                    tests.add(found.p),
+                    # The selection where the excess sits was the best of many.
+                    tests.add(min(1.0, p_focus * len(chosen_from))),
+                )
+            )
     return out
 
 
-def _merge(cells: Iterable[Cell]) -> Cell:
-    merged: Cell = defaultdict(lambda: [0, 0, 0.0])
-    for cell in cells:
-        for key, values in cell.items():
-            for k in range(3):
-                merged[key][k] += values[k]
-    return merged
-
-
-def _test(
-    inside: Sequence[str], cells: dict[str, Cell], hours: bool
-) -> tuple[list[Stratum], float] | None:
-    """Strata and rate ratio of ``inside`` against the release's other
-    predecessors; ``None`` where too few crashed boots compare anything, or
-    they crash no more often. (The exact p is left to the caller: the range
-    search needs it only for single predecessors and the final range.)"""
-    strata = _strata(
-        _merge(cells[p] for p in inside), (cells[p] for p in cells if p not in inside), hours
-    )
-    rr = mantel_haenszel_rr(strata)
-    if _comparable(strata) < _MIN_CRASHED or rr <= 1:
-        return None
-    return strata, rr
-
-
-def _belongs(
-    candidate: str, inside: Sequence[str], rr: float, cells: dict[str, Cell], hours: bool
-) -> bool:
-    """Whether ``candidate``'s crashes are likelier at the range's elevated rate
-    than at the outside's rate, stratum by stratum (a likelihood ratio above 1)."""
-    outside = [cells[p] for p in cells if p not in inside and p != candidate]
-    strata = _strata(cells[candidate], outside, hours)
-    crashed = expected = 0.0
-    for s in strata:
-        if s.exposure > 0 and s.other_exposure > 0:
-            crashed += s.crashed
-            expected += s.exposure * s.other_crashed / s.other_exposure
-    if expected <= 0 or rr <= 1:
-        return False  # nothing to compare it with: no evidence that it belongs
-    if math.isinf(rr):
-        return crashed > 2 * expected
-    return crashed * math.log(rr) > (rr - 1) * expected
-
-
-def _best_range(
-    release: str,
-    cells: dict[str, Cell],
-    hours: bool,
-    crashed_hosts: Mapping[str, int] | None,
-) -> _Candidate | None:
-    """Bisection: from the single predecessor that stands out most (among those whose
-    crashes several hosts share, where ``crashed_hosts`` says), grow the range along
-    the version order while each neighbour's boots crash like the range's rather
-    than like the rest."""
-    ordered = sorted((p for p in cells if p != COLD), key=release_key)
-    singles = [
-        (stratified_exact_p(t[0]), i)
-        for i, p in enumerate(ordered)
-        if (crashed_hosts is None or crashed_hosts.get(p, 0) >= MIN_HOSTS)
-        and (t := _test([p], cells, hours))
-    ]
-    if not singles:
-        return None
-    _, start = min(singles)
-    low = high = start
-    while True:
-        inside = ordered[low : high + 1]
-        tested = _test(inside, cells, hours)
-        if tested is None:
-            return None
-        strata, rr = tested
-        if low > 0 and _belongs(ordered[low - 1], inside, rr, cells, hours):
-            low -= 1
-        elif high + 1 < len(ordered) and _belongs(ordered[high + 1], inside, rr, cells, hours):
-            high += 1
-        else:
-            break
-    p = stratified_exact_p(strata)
-    x, n, _ = _totals(cells[q] for q in inside)
-    y, m, _ = _totals(cells[q] for q in cells if q not in inside)
-    # The range grew from the most extreme of the predecessors: correct for that choice.
-    return _Candidate(release, tuple(inside), strata, min(1.0, p * len(ordered)), (x, n, y, m))
-
-
-def _title_of(candidate: _Candidate, titles: Sequence[TitleRow]) -> str | None:
+def _title_of(found: Range, titles: Sequence[TitleRow]) -> str | None:
     """The title with the largest excess of crashed boots in the range over the rest."""
-    inside = set(candidate.predecessors)
-    _, boots, _, other_boots = candidate.counts
+    inside = set(found.predecessors)
+    _, boots, _, other_boots = found.counts
     if not boots or not other_boots:
         return None
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in titles:
-        if row.release != candidate.release or row.how == "kdump" or row.predecessor == UNKNOWN:
+        if row.release != found.release or row.how == "kdump" or row.predecessor == UNKNOWN:
             continue
         counts[row.title][0 if row.predecessor in inside else 1] += row.crashed_boots
     excess = {title: x / boots - y / other_boots for title, (x, y) in counts.items() if x}
     return max(excess, key=lambda t: excess[t]) if excess else None
 
 
-def _sentence(s: Suspect) -> str:
-    span = (
-        s.first_bad_predecessor
-        if s.first_bad_predecessor == s.last_bad_predecessor
-        else f"{s.first_bad_predecessor}..{s.last_bad_predecessor}"
-    )
-    times = "many times" if math.isinf(s.rate_ratio) else f"{s.rate_ratio:.3g}x"
-    return (
-        f"{s.release} crashes {times} more often after kexec from {span} than from other "
-        f"predecessors ({s.crashes:,}/{s.boots:,} vs {s.other_crashes:,}/{s.other_boots:,} "
-        f"boots, q{format_q(s.q)})"
-    )
-
-
-def format_q(q: float) -> str:
-    """``=2e-09``, or ``<1e-300`` where the value underflowed to zero."""
-    return "<1e-300" if q == 0 else f"={q:.1g}"
-
-
-def _shrunk(strata: list[Stratum], prior: tuple[float, float]) -> float:
+def _shrunk(strata: Sequence[Stratum], prior: tuple[float, float]) -> float:
     """The rate ratio with both rates shrunk towards the fleet's (gamma-Poisson)."""
     shape, rate = prior
     x = sum(s.crashed for s in strata)
@@ -344,8 +359,114 @@ def _shrunk(strata: list[Stratum], prior: tuple[float, float]) -> float:
     return ((x + shape) / (e + rate)) / ((y + shape) / (f + rate))
 
 
+def _suspect_sentence(s: Suspect) -> str:
+    where = ""
+    if s.only_on:
+        o = s.only_on[0]
+        where = f" on hosts with {o.fact}={o.value} ({_times(o.outside_rate_ratio)} elsewhere)"
+    return (
+        f"{s.release} crashes {_times(s.rate_ratio)} more often after kexec from "
+        f"{_span(s.predecessors)}{where} than from other predecessors in the same host "
+        f"classes and kexec depths ({s.crashes:,}/{s.boots:,} vs "
+        f"{s.other_crashes:,}/{s.other_boots:,} boots, q{format_q(s.q)})"
+    )
+
+
+def _only_on(conditional: _Conditional, q: float) -> OnlyOn:
+    x, n, _, _ = conditional.found.counts
+    return OnlyOn(
+        conditional.selection.fact,
+        conditional.selection.value,
+        conditional.selection.same_as,
+        conditional.found.rate_ratio,
+        conditional.outside_rate_ratio,
+        x,
+        n,
+        q,
+    )
+
+
+def _share(cells: Mapping[str, Cell], inside: Iterable[str]) -> float | None:
+    """Early crashed boots over crashed boots of ``inside``, all strata."""
+    early = crashed = 0.0
+    for predecessor in inside:
+        for events, boots, _ in cells.get(predecessor, {}).values():
+            early += events
+            crashed += boots
+    return early / crashed if crashed else None
+
+
+def _narrowest(found: list[_Conditional]) -> list[_Conditional]:
+    """``found`` but the selections that hold another one's hosts and more with no larger
+    a ratio: a bug of BIOS hosts, all of one vendor's model, is not "only on" the model."""
+    return [
+        wide
+        for wide in found
+        if not any(
+            narrow is not wide
+            and narrow.selection.digests < wide.selection.digests
+            and narrow.found.rate_ratio >= wide.found.rate_ratio
+            for narrow in found
+        )
+    ]
+
+
+def _suspects(
+    ranges: Mapping[str, tuple[Range, int]],
+    conditional: Mapping[str, list[_Conditional]],
+    qs: Sequence[float],
+    *,
+    prior: tuple[float, float],
+    titles: Sequence[TitleRow],
+    early_cells: Releases,
+) -> list[Suspect]:
+    """Fleet-wide suspects with the fact values their excess sits in, and the suspects
+    found only within some hosts."""
+    out = []
+    for release in sorted(set(ranges) | set(conditional)):
+        focused = sorted(
+            (
+                c
+                for c in conditional.get(release, ())
+                if c.concentrated and max(qs[c.test], qs[c.focus_test]) <= Q_LEVEL
+            ),
+            key=lambda c: (qs[c.test], c.selection.fact),
+        )
+        wide = ranges.get(release)
+        if wide is not None and qs[wide[1]] <= Q_LEVEL:
+            found, q = wide[0], qs[wide[1]]
+            focused = [c for c in focused if set(c.found.predecessors) & set(found.predecessors)]
+        elif focused:
+            found, q = focused[0].found, qs[focused[0].test]
+            focused = [c for c in focused if set(c.found.predecessors) & set(found.predecessors)]
+        else:
+            continue
+        focused = _narrowest(focused)
+        x, n, y, m = found.counts
+        suspect = Suspect(
+            release=release,
+            predecessors=found.predecessors,
+            first_bad_predecessor=found.predecessors[0],
+            last_bad_predecessor=found.predecessors[-1],
+            rate_ratio=found.rate_ratio,
+            shrunk_rate_ratio=_shrunk(found.strata, prior),
+            crashes=x,
+            boots=n,
+            other_crashes=y,
+            other_boots=m,
+            p=found.p,
+            q=q,
+            title=_title_of(found, titles),
+            sentence="",
+            only_on=tuple(_only_on(c, max(qs[c.test], qs[c.focus_test])) for c in focused),
+            early_share=_share(early_cells.get(release, {}), found.predecessors),
+        )
+        out.append(suspect)
+    return out
+
+
 def _depth(
-    rows: Sequence[CountRow], hours: bool
+    rows: Sequence[CountRow], hours: bool, host_class: Mapping[str, str]
 ) -> list[tuple[str, tuple[tuple[int, int, int], ...], float, float]]:
     """Per release: the buckets, the rate ratio per kexec and its p."""
     cells: dict[str, list[tuple[int, int, float, tuple[str, ...]]]] = defaultdict(list)
@@ -353,7 +474,7 @@ def _depth(
     for row in rows:
         if row.how != "kexec" or row.predecessor == UNKNOWN:
             continue
-        covariates = (f"pred:{row.predecessor}", f"class:{row.platform}/{row.region}")
+        covariates = (f"pred:{row.predecessor}", f"class:{host_class.get(row.facts, '')}")
         exposure = row.hours if hours else float(row.boots)
         cells[row.release].append((row.depth, row.crashed_boots, exposure, covariates))
         buckets[row.release][row.depth][0] += row.crashed_boots
@@ -387,109 +508,208 @@ def _naive(rows: Sequence[CountRow], hours: bool) -> list[tuple[str, int, int, f
     return out
 
 
-def _kexec_only(titles: Sequence[TitleRow]) -> list[dict[str, Any]]:
-    per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in titles:
-        per[row.title][0 if row.how == "cold" else 1] += row.crashed_boots
-    return [
-        {"title": title, "after_kexec": k, "after_cold": c}
-        for title, (c, k) in sorted(per.items(), key=lambda kv: (-kv[1][1], kv[0]))
-        if c == 0 and k >= _MIN_TITLE_BOOTS
-    ]
+def _kexec_titles(
+    rows: Sequence[CountRow], titles: Sequence[TitleRow], hours: bool
+) -> list[tuple[str, int, int, float, float]]:
+    """Per title: crashed boots after kexec and after cold boots, and the rate ratio and
+    p of kexec against cold, stratified by release."""
+    exposure: dict[tuple[str, str], float] = defaultdict(float)
+    for row in rows:
+        if row.how in ("kexec", "cold"):
+            exposure[(row.release, row.how)] += row.hours if hours else row.boots
+    per: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for t in titles:
+        if t.how in ("kexec", "cold"):
+            per[t.title][t.release][0 if t.how == "kexec" else 1] += t.crashed_boots
+    out = []
+    for title, releases in per.items():
+        strata = [
+            Stratum(x, exposure[(r, "kexec")], y, exposure[(r, "cold")])
+            for r, (x, y) in releases.items()
+        ]
+        kexec = sum(x for x, _ in releases.values())
+        cold = sum(y for _, y in releases.values())
+        out.append((title, kexec, cold, mantel_haenszel_rr(strata), stratified_exact_p(strata)))
+    return out
 
 
-def _suspect(c: _Candidate, prior: tuple[float, float], titles: Sequence[TitleRow]) -> Suspect:
-    x, n, y, m = c.counts
-    suspect = Suspect(
-        release=c.release,
-        predecessors=c.predecessors,
-        first_bad_predecessor=c.predecessors[0],
-        last_bad_predecessor=c.predecessors[-1],
-        rate_ratio=mantel_haenszel_rr(c.strata),
-        shrunk_rate_ratio=_shrunk(c.strata, prior),
-        crashes=x,
-        boots=n,
-        other_crashes=y,
-        other_boots=m,
-        p=c.p,
-        q=c.q,
-        title=_title_of(c, titles),
-        sentence="",
+def _culprit(found: Pooled, q: float) -> Culprit:
+    x, n, y, m = found.counts
+    names = ", ".join(found.successors)
+    return Culprit(
+        found.predecessor,
+        found.successors,
+        found.rate_ratio,
+        x,
+        n,
+        y,
+        m,
+        found.p,
+        q,
+        f"{found.predecessor} is a culprit: the releases it kexecs into ({names}) crash "
+        f"{_times(found.rate_ratio)} more often after it than after their other predecessors "
+        f"in the same host classes and kexec depths ({x:,}/{n:,} vs {y:,}/{m:,} boots, "
+        f"q{format_q(q)})",
     )
-    return replace(suspect, sentence=_sentence(suspect))
+
+
+def _early(found: Range, q: float, cells: Mapping[str, Cell], minutes: float) -> EarlyFinding:
+    x, n, y, m = found.counts
+    inside = _share(cells, found.predecessors) or 0.0
+    others = _share(cells, [p for p in cells if p not in found.predecessors]) or 0.0
+    return EarlyFinding(
+        found.release,
+        found.predecessors,
+        inside,
+        others,
+        x,
+        n,
+        y,
+        m,
+        found.p,
+        q,
+        f"{found.release} crashes early after kexec from {_span(found.predecessors)}: "
+        f"{inside:.0%} of its crashed boots crashed within {minutes:g} minutes of boot, "
+        f"against {others:.0%} after other predecessors in the same host classes and kexec "
+        f"depths ({x:,}/{n:,} vs {y:,}/{m:,} crashed boots, q{format_q(q)})",
+    )
 
 
 def analyze(
     counts: Sequence[CountRow],
     titles: Sequence[TitleRow],
     spread: Mapping[tuple[str, str], HostSpread] | None = None,
+    *,
+    fact_sets: Mapping[str, Mapping[str, str]] | None = None,
+    class_facts: Sequence[str] = DEFAULT_CLASS,
+    early_seconds: float = EARLY_SECONDS,
 ) -> Analysis:
-    """Suspects, depth findings and the naive view of the fleet in ``counts``.
+    """Suspects, culprits, early crashes, depth findings and the naive view of the
+    fleet in ``counts``.
 
     :param spread: (release, predecessor) -> its :class:`HostSpread`, for data that
         hosts send (see :data:`MIN_HOSTS`); without it every boot counts alike.
+    :param fact_sets: digest -> facts, what the rows' ``facts`` stand for; without it
+        every host is of one class and no fact is searched.
+    :param class_facts: the facts whose values make a host's class.
+    :param early_seconds: the early window ``counts`` were made with (for the words).
     """
     listed = counts
+    sets = fact_sets or {}
     if spread is not None:
         none = HostSpread(0, 0)
         counts = [
             r for r in counts if spread.get((r.release, r.predecessor), none).hosts >= MIN_HOSTS
         ]
     hours = hours_known(counts)
-    by_release = _by_release(counts)
-    candidates = []
-    for release, cells in by_release.items():
-        crashed_hosts = None
-        if spread is not None:
-            crashed_hosts = {p: spread[(release, p)].crashed_hosts for p in cells}
-        if candidate := _best_range(release, cells, hours, crashed_hosts):
-            candidates.append(candidate)
-    depth = _depth(counts, hours)
-    naive = _naive(counts, hours)
-    qs = benjamini_hochberg(
-        [c.p for c in candidates] + [d[3] for d in depth] + [n[4] for n in naive]
-    )
-    for candidate, q in zip(candidates, qs, strict=False):
-        candidate.q = q
-    depth_q = qs[len(candidates) : len(candidates) + len(depth)]
-    naive_q = qs[len(candidates) + len(depth) :]
+    host_class = {d: "/".join(f.get(k, "") for k in class_facts) for d, f in sets.items()}
+
+    def rates(row: CountRow) -> tuple[float, float, float]:
+        return (row.crashed_boots, row.boots, row.hours if hours else row.boots)
+
+    def shares(row: CountRow) -> tuple[float, float, float]:
+        return (row.early_crashed_boots, row.crashed_boots, row.crashed_boots)
+
+    def eligible_in(release: str) -> Callable[[str], bool]:
+        if spread is None:
+            return lambda _: True
+        return lambda p: spread[(release, p)].crashed_hosts >= MIN_HOSTS
+
+    tests = _Tests()
+    by_rate = by_release(counts, host_class, rates)
+    by_share = by_release(counts, host_class, shares)
+    ranges = {}
+    for release, cells in by_rate.items():
+        if found := best_range(release, cells, eligible_in(release)):
+            ranges[release] = (found, tests.add(found.p))
+    conditional = _search_facts(counts, sets, host_class, rates, tests)
+    culprits = [(c, tests.add(c.p)) for c in pooled(by_rate)]
+    early = []
+    for release, cells in by_share.items():
+        if found := best_range(release, cells, eligible_in(release)):
+            early.append((found, tests.add(found.p)))
+    minutes = early_seconds / 60
+    depth = [(d, tests.add(d[3])) for d in _depth(counts, hours, host_class)]
+    naive = [(n, tests.add(n[4])) for n in _naive(counts, hours)]
+    kexec_titles = [(t, tests.add(t[4])) for t in _kexec_titles(counts, titles, hours)]
+    qs = tests.adjust()
+
     prior = gamma_prior(
         [
-            (x, h if hours else float(n))
-            for cells in by_release.values()
-            for x, n, h in (_totals([cell]) for cell in cells.values())
+            (int(x), e)
+            for release_cells in by_rate.values()
+            for cell in release_cells.values()
+            for x, _, e in [tuple(map(sum, zip(*cell.values(), strict=True)))]
         ]
     )
-    suspects = sorted(
-        (_suspect(c, prior, titles) for c in candidates if c.q <= Q_LEVEL),
-        key=lambda s: (-s.shrunk_rate_ratio, s.q),
-    )
+    named = {
+        c.predecessor: _culprit(c, qs[i])
+        for c, i in culprits
+        if qs[i] <= Q_LEVEL
+        and len(c.successors) >= 2
+        and c.p_beyond <= Q_LEVEL
+        and c.rate_ratio >= _CULPRIT_RATIO
+    }
+    suspects = [
+        _with_sentence(s, named)
+        for s in _suspects(
+            ranges, conditional, qs, prior=prior, titles=titles, early_cells=by_share
+        )
+    ]
     findings = [
         DepthFinding(
             release,
             buckets,
             ratio,
             p,
-            q,
+            qs[i],
             f"{release} crashes {ratio:.3g}x more often with each kexec since the last cold "
-            f"boot, predecessor and host class aside (p{format_q(p)}, q{format_q(q)})",
+            f"boot, predecessor and host class aside (p{format_q(p)}, q{format_q(qs[i])})",
         )
-        for (release, buckets, ratio, p), q in zip(depth, depth_q, strict=True)
-        if q <= Q_LEVEL and ratio > 1
+        for (release, buckets, ratio, p), i in depth
+        if qs[i] <= Q_LEVEL and ratio > 1
     ]
     naive_view = sorted(
-        (NaiveRelease(r, x, n, rr, q) for (r, x, n, rr, _), q in zip(naive, naive_q, strict=True)),
+        (NaiveRelease(r, x, n, rr, qs[i]) for (r, x, n, rr, _), i in naive),
         key=lambda v: (v.q, v.release),
     )
     return Analysis(
-        suspects=tuple(suspects),
+        suspects=tuple(sorted(suspects, key=lambda s: (-s.shrunk_rate_ratio, s.q))),
+        culprits=tuple(sorted(named.values(), key=lambda c: (c.q, c.predecessor))),
+        early=tuple(
+            sorted(
+                (
+                    _early(f, qs[i], by_share[f.release], minutes)
+                    for f, i in early
+                    if qs[i] <= Q_LEVEL
+                ),
+                key=lambda e: (e.q, e.release),
+            )
+        ),
         depth=tuple(sorted(findings, key=lambda f: f.q)),
         naive=tuple(naive_view),
-        kexec_only_titles=tuple(_kexec_only(titles)),
+        kexec_titles=tuple(
+            sorted(
+                (
+                    KexecTitle(t, k, c, rr, qs[i])
+                    for (t, k, c, rr, _), i in kexec_titles
+                    if qs[i] <= Q_LEVEL and rr > 1
+                ),
+                key=lambda t: (t.q, t.title),
+            )
+        ),
         transitions=tuple(
             transitions_of(r for r in listed if r.how != "kdump" and r.predecessor != UNKNOWN)
         ),
         tests=len(qs),
         boots=sum(r.boots for r in listed),
         crashed_boots=sum(r.crashed_boots for r in listed),
+        class_facts=tuple(class_facts),
+        early_minutes=minutes,
     )
+
+
+def _with_sentence(suspect: Suspect, culprits: Mapping[str, Culprit]) -> Suspect:
+    explained = next((p for p in suspect.predecessors if p in culprits), None)
+    done = replace(suspect, explained_by=explained)
+    return replace(done, sentence=_suspect_sentence(done))

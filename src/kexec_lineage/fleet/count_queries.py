@@ -12,6 +12,7 @@ pieces :mod:`kexec_lineage.fleet.views` shares.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -19,8 +20,15 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from kexec_lineage.fleet.count_table import DEPTH_BUCKETS, CountRow, HostSpread, TitleRow
-from kexec_lineage.fleet.schema import boots, crashes, hosts
+from kexec_lineage.fleet.count_table import (
+    DEPTH_BUCKETS,
+    EARLY_SECONDS,
+    CountRow,
+    CountTables,
+    HostSpread,
+    TitleRow,
+)
+from kexec_lineage.fleet.schema import boots, crashes, fact_sets
 from kexec_lineage.model.transition import COLD, UNKNOWN, Transition, predecessor_key
 
 if TYPE_CHECKING:
@@ -28,6 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = (
     "count_rows",
+    "count_tables",
+    "fact_set_table",
     "host_spread",
     "predecessor_of_boot",
     "title_rows",
@@ -74,11 +84,16 @@ def _depth() -> ColumnElement[int]:
 
 
 def with_crash_counts(source: sa.FromClause) -> tuple[sa.Join, sa.Subquery]:
-    """``source`` (boots, maybe joined to hosts) left-joined to each boot's
-    number of crashes, and the subquery whose column ``n`` holds it (NULL for
-    a boot without crashes)."""
+    """``source`` (boots, maybe joined to more) left-joined to each boot's number of
+    crashes, and the subquery whose column ``n`` holds it (NULL for a boot without
+    crashes) and ``first`` the time since boot of its first crash (NULL if unknown)."""
     per_boot = (
-        sa.select(crashes.c.host_id, crashes.c.boot_id, sa.func.count().label("n"))
+        sa.select(
+            crashes.c.host_id,
+            crashes.c.boot_id,
+            sa.func.count().label("n"),
+            sa.func.min(crashes.c.uptime).label("first"),
+        )
         .group_by(crashes.c.host_id, crashes.c.boot_id)
         .subquery()
     )
@@ -86,20 +101,22 @@ def with_crash_counts(source: sa.FromClause) -> tuple[sa.Join, sa.Subquery]:
     return source.outerjoin(per_boot, on), per_boot
 
 
-def count_rows(store: Store) -> list[CountRow]:
-    """The count table, aggregated by the database."""
-    joined, per_boot = with_crash_counts(boots.join(hosts, hosts.c.id == boots.c.host_id))
+def count_rows(store: Store, early_seconds: float = EARLY_SECONDS) -> list[CountRow]:
+    """The count table, aggregated by the database; a boot whose first crash came
+    within ``early_seconds`` of its start is an early crashed boot."""
+    joined, per_boot = with_crash_counts(
+        boots.outerjoin(fact_sets, fact_sets.c.id == boots.c.fact_set_id)
+    )
     predecessor, depth = predecessor_of_boot().label("predecessor"), _depth().label("depth")
-    platform = sa.func.coalesce(hosts.c.platform, "").label("platform")
-    region = sa.func.coalesce(hosts.c.region, "").label("region")
+    facts = sa.func.coalesce(fact_sets.c.digest, "").label("facts")
+    early = sa.case((per_boot.c.first <= early_seconds, 1), else_=0)
     query = (
         sa.select(
             boots.c.release,
             predecessor,
             boots.c.how,
             depth,
-            platform,
-            region,
+            facts,
             sa.func.count().label("boots"),
             # Whole seconds, summed as integers: float sums differ with the
             # order of addition, and every engine must give the same table.
@@ -108,9 +125,10 @@ def count_rows(store: Store) -> list[CountRow]:
                 "crashed_boots"
             ),
             sa.func.coalesce(sa.func.sum(per_boot.c.n), 0).label("crashes"),
+            sa.func.coalesce(sa.func.sum(early), 0).label("early"),
         )
         .select_from(joined)
-        .group_by(boots.c.release, predecessor, boots.c.how, depth, platform, region)
+        .group_by(boots.c.release, predecessor, boots.c.how, depth, facts)
     )
     with store.transaction("counting boots") as connection:
         return sorted(
@@ -119,15 +137,32 @@ def count_rows(store: Store) -> list[CountRow]:
                 r.predecessor,
                 r.how,
                 int(r.depth),
-                r.platform,
-                r.region,
+                r.facts,
                 int(r.boots),
                 int(r.seconds) / 3600,
                 int(r.crashed_boots),
                 int(r.crashes),
+                int(r.early),
             )
             for r in connection.execute(query)
         )
+
+
+def count_tables(store: Store, early_seconds: float = EARLY_SECONDS) -> CountTables:
+    """All the count tables of the fleet in ``store`` (see :func:`count_rows`)."""
+    return CountTables(
+        count_rows(store, early_seconds),
+        title_rows(store),
+        fact_set_table(store),
+        host_spread(store),
+    )
+
+
+def fact_set_table(store: Store) -> dict[str, dict[str, str]]:
+    """digest -> facts of every fact set stored: what the count rows' ``facts`` mean."""
+    with store.transaction("reading fact sets") as connection:
+        rows = connection.execute(sa.select(fact_sets.c.digest, fact_sets.c.facts))
+        return {digest: json.loads(facts) for digest, facts in rows}
 
 
 def host_spread(store: Store) -> dict[tuple[str, str], HostSpread]:

@@ -5,8 +5,10 @@ Count table
 The fleet reduced, inside the engine that holds it, to two small tables that
 every statistic is computed from:
 
-- :class:`CountRow`: boots, boot-hours, boots with a crash and crashes per
-  (release, predecessor, how, kexec-count bucket, platform, region);
+- :class:`CountRow`: boots, boot-hours, boots with a crash, crashes and boots
+  whose first crash came early (within :data:`EARLY_SECONDS` of boot, or the
+  window the count was asked for) per (release, predecessor, how,
+  kexec-count bucket, fact set);
 - :class:`TitleRow`: boots with a crash of each title per (title, release,
   predecessor, how).
 
@@ -21,7 +23,7 @@ and they must give equal tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kexec_lineage.model.release import release_key
@@ -29,7 +31,9 @@ from kexec_lineage.model.transition import Transition, predecessor_key
 
 __all__ = (
     "DEPTH_BUCKETS",
+    "EARLY_SECONDS",
     "CountRow",
+    "CountTables",
     "HostSpread",
     "TitleRow",
     "depth_bucket",
@@ -38,20 +42,27 @@ __all__ = (
 
 #: Lower bounds of the kexec-count buckets: 0, 1, 2, 3-4, 5-8, 9 and more.
 DEPTH_BUCKETS = (0, 1, 2, 3, 5, 9)
+#: A crash this soon after boot is early: kexec-induced bugs strike while the new
+#: kernel still runs on what the old one left (devices, memory, firmware tables).
+EARLY_SECONDS = 15 * 60
 
 
 @dataclass(frozen=True, slots=True, order=True)
 class CountRow:
+    """One cell; ``facts`` is the :func:`~kexec_lineage.model.wire.facts_digest` of the
+    facts its boots ran with ("" for none), which the count tables' ``fact_sets``
+    (digest -> facts) spell out."""
+
     release: str
     predecessor: str
     how: str
     depth: int
-    platform: str
-    region: str
+    facts: str
     boots: int
     hours: float
     crashed_boots: int
     crashes: int
+    early_crashed_boots: int = 0
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -70,6 +81,18 @@ class HostSpread:
 
     hosts: int
     crashed_hosts: int
+
+
+@dataclass(frozen=True, slots=True)
+class CountTables:
+    """Everything the analysis reads of a stored fleet: the count and title rows, what
+    their fact sets are (digest -> facts), and how many hosts each transition's boots
+    came from."""
+
+    rows: Sequence[CountRow]
+    titles: Sequence[TitleRow]
+    fact_sets: Mapping[str, Mapping[str, str]]
+    spread: Mapping[tuple[str, str], HostSpread]
 
 
 def depth_bucket(kexec_count: int) -> int:

@@ -6,10 +6,11 @@ Turns console-log archives into fleet records, so a fleet can be analysed from
 the logs it already has before any agent is deployed. Each boot the logs layer
 finds becomes a boot record, reconciled by the same rules as the host agent's
 (:mod:`kexec_lineage.model.lineage`) from the ``KHO:`` lines, our command-line
-parameters and the boot before it in the same log; each crash is
-attributed to the boot it happened in. Logs carry no boot ids, so a boot's id
-is derived from its host and its first 64 KiB of text: the same boot read
-twice, from the same file or an overlapping one, is the same record.
+parameters and the boot before it in the same log, with the host facts its
+``DMI:`` line gives; each crash is attributed to the boot it happened in. Logs
+carry no boot ids, so a boot's id is derived from its host and its first 64 KiB
+of text: the same boot read twice, from the same file or an overlapping one, is
+the same record.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def records_from_log(scanned: ScannedLog, host: str) -> tuple[list[BootRecord], 
         recorded.add(boot.boot_id)
         boots.append(boot)
         uptime = uptime_seconds(text, log_boot)
-        records.append(BootRecord(boot, hours=None if uptime is None else uptime / 3600))
+        hours = None if uptime is None else uptime / 3600
+        records.append(BootRecord(boot, hours=hours, facts=log_boot.facts))
     crashes = [
         CrashRecord(
             host,

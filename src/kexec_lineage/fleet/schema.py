@@ -2,9 +2,11 @@
 Schema
 ------
 
-Hosts, their boots and crashes, and API tokens, as SQLAlchemy Core tables.
-A boot is keyed by (host, boot_id) and a crash by (host, boot_id,
-fingerprint): sending a record twice stores it once. Alembic migrations in
+Hosts, their boots and crashes, the sets of host facts boots ran with, and
+API tokens, as SQLAlchemy Core tables. A boot is keyed by (host, boot_id) and
+a crash by (host, boot_id, fingerprint): sending a record twice stores it
+once. A fleet has few distinct fact sets (hosts of one model share theirs), so
+each is stored once, keyed by its digest, and boots point to it. Alembic migrations in
 :mod:`kexec_lineage.fleet.migrations` create and change these tables.
 """
 
@@ -26,7 +28,7 @@ from sqlalchemy import (
     false,
 )
 
-__all__ = ("boots", "crashes", "hosts", "metadata", "tokens")
+__all__ = ("boots", "crashes", "fact_sets", "hosts", "metadata", "tokens")
 
 metadata = MetaData()
 
@@ -35,10 +37,16 @@ hosts = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("name", String(255), nullable=False, unique=True),
-    Column("platform", String(64)),
-    Column("region", String(64)),
     Column("first_seen", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
+)
+
+fact_sets = Table(
+    "fact_sets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest", String(32), nullable=False, unique=True),
+    Column("facts", Text, nullable=False),
 )
 
 boots = Table(
@@ -55,6 +63,7 @@ boots = Table(
     Column("machine_id", String(64)),
     Column("started_at", Float),
     Column("hours", Float),
+    Column("fact_set_id", Integer, ForeignKey("fact_sets.id")),
     Column("evidence", Text, nullable=False),
     Column("disagreements", Text, nullable=False),
     Column("received_at", Float, nullable=False),
@@ -80,6 +89,7 @@ crashes = Table(
     Column("source", String(64), nullable=False),
     Column("release", String(64)),
     Column("report", Text, nullable=False),
+    Column("uptime", Float),
     Column("received_at", Float, nullable=False),
     UniqueConstraint("host_id", "boot_id", "fingerprint", name="uq_crashes_host_boot_fp"),
     Index("ix_crashes_title", "title"),

@@ -8,8 +8,8 @@ a PySpark job, so that :func:`kexec_lineage.fleet.analysis.analyze` runs
 unchanged on either. The job follows the SQL rule for rule; a test keeps the
 two equal on a real SQLite store.
 
-:func:`export_parquet` writes ``hosts.parquet``, ``boots.parquet`` and
-``crashes.parquet`` into one directory, streamed in batches, with explicit
+:func:`export_parquet` writes ``hosts.parquet``, ``boots.parquet``,
+``fact_sets.parquet`` and ``crashes.parquet`` into one directory, streamed in batches, with explicit
 Arrow types derived from :mod:`kexec_lineage.fleet.schema`. Left out:
 ``boots.evidence``, ``boots.disagreements`` and ``crashes.report`` (the
 largest columns, free text and JSON that no count reads; the database keeps
@@ -18,6 +18,7 @@ them) and the ``tokens`` table (credentials). Needs the ``spark`` extra.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Generator
 from contextlib import closing, suppress
@@ -29,8 +30,8 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from kexec_lineage.errors import InputError
-from kexec_lineage.fleet.count_table import DEPTH_BUCKETS, CountRow, TitleRow
-from kexec_lineage.fleet.schema import boots, crashes, hosts
+from kexec_lineage.fleet.count_table import DEPTH_BUCKETS, EARLY_SECONDS, CountRow, TitleRow
+from kexec_lineage.fleet.schema import boots, crashes, fact_sets, hosts
 from kexec_lineage.model.transition import COLD, UNKNOWN
 
 if TYPE_CHECKING:
@@ -46,11 +47,12 @@ __all__ = (
     "export_parquet",
     "local_session",
     "spark_count_rows",
+    "spark_fact_sets",
     "spark_title_rows",
 )
 
 #: The tables :func:`export_parquet` writes, in the order it reads them.
-EXPORTED: tuple[sa.Table, ...] = (crashes, boots, hosts)
+EXPORTED: tuple[sa.Table, ...] = (crashes, boots, fact_sets, hosts)
 #: Columns not exported: large free text and JSON that no count reads.
 LEFT_OUT = frozenset({"boots.evidence", "boots.disagreements", "crashes.report"})
 
@@ -113,10 +115,10 @@ def export_parquet(
 
     Tables are streamed ``batch_rows`` rows at a time (one Parquet row group
     each), never whole. Each file is written beside its final name and renamed
-    into place only when all three are complete, so a failed export leaves an
+    into place only when all are complete, so a failed export leaves an
     earlier one intact. Crashes are read first and hosts last: rows are never
     deleted, so with ingest going on, the boot and host of an exported crash,
-    and the host of an exported boot, are exported too.
+    and the fact set and host of an exported boot, are exported too.
 
     :raises InputError: ``directory`` cannot be created or written.
     :raises StoreError: the database cannot be read.
@@ -251,7 +253,11 @@ def _depth() -> Column:
     return depth.otherwise(F.lit(buckets[-1]))
 
 
-def spark_count_rows(session: SparkSession, directory: str | os.PathLike[str]) -> list[CountRow]:
+def spark_count_rows(
+    session: SparkSession,
+    directory: str | os.PathLike[str],
+    early_seconds: float = EARLY_SECONDS,
+) -> list[CountRow]:
     """The count table of :func:`kexec_lineage.fleet.count_queries.count_rows`, from an
     export in ``directory``, aggregated by Spark.
 
@@ -262,24 +268,21 @@ def spark_count_rows(session: SparkSession, directory: str | os.PathLike[str]) -
     per_boot = (
         _read(session, directory, crashes)
         .groupBy("host_id", "boot_id")
-        .agg(F.count(F.lit(1)).alias("n"))
+        .agg(F.count(F.lit(1)).alias("n"), F.min("uptime").alias("first"))
     )
-    host_class = _read(session, directory, hosts).select(
-        F.col("id").alias("host_id"),
-        F.coalesce(F.col("platform"), F.lit("")).alias("platform"),
-        F.coalesce(F.col("region"), F.lit("")).alias("region"),
+    digests = _read(session, directory, fact_sets).select(
+        F.col("id").alias("fact_set_id"), F.col("digest")
     )
     counted = (
         _read(session, directory, boots)
-        .join(host_class, "host_id")
+        .join(digests, "fact_set_id", "left")
         .join(per_boot, ["host_id", "boot_id"], "left")
         .groupBy(
             F.col("release"),
             _predecessor().alias("predecessor"),
             F.col("how"),
             _depth().alias("depth"),
-            F.col("platform"),
-            F.col("region"),
+            F.coalesce(F.col("digest"), F.lit("")).alias("facts"),
         )
         .agg(
             F.count(F.lit(1)).alias("boots"),
@@ -292,6 +295,7 @@ def spark_count_rows(session: SparkSession, directory: str | os.PathLike[str]) -
                 "crashed_boots"
             ),
             F.coalesce(F.sum("n"), F.lit(0)).alias("crashes"),
+            F.sum(F.when(F.col("first") <= early_seconds, 1).otherwise(0)).alias("early"),
         )
     )
     return sorted(
@@ -300,15 +304,26 @@ def spark_count_rows(session: SparkSession, directory: str | os.PathLike[str]) -
             str(r["predecessor"]),
             str(r["how"]),
             int(r["depth"]),
-            str(r["platform"]),
-            str(r["region"]),
+            str(r["facts"]),
             int(r["boots"]),
             int(r["seconds"]) / 3600,
             int(r["crashed_boots"]),
             int(r["crashes"]),
+            int(r["early"]),
         )
         for r in counted.collect()
     )
+
+
+def spark_fact_sets(
+    session: SparkSession, directory: str | os.PathLike[str]
+) -> dict[str, dict[str, str]]:
+    """:func:`kexec_lineage.fleet.count_queries.fact_set_table`, from an export.
+
+    :raises InputError: a table of the export is missing.
+    """
+    rows = _read(session, directory, fact_sets).select("digest", "facts").collect()
+    return {str(r["digest"]): json.loads(r["facts"]) for r in rows}
 
 
 def spark_title_rows(session: SparkSession, directory: str | os.PathLike[str]) -> list[TitleRow]:

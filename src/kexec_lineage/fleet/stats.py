@@ -14,6 +14,9 @@ from their parts, each with the reason:
 - :func:`mantel_haenszel_rr`: the Mantel-Haenszel rate ratio (statsmodels
   pools odds ratios; the rate ratio is what a fleet operator reads as "N
   times more often").
+- :func:`log_rate_ratio`: the log Mantel-Haenszel rate ratio with Greenland and
+  Robins' variance, which statsmodels has for odds ratios only; it compares
+  ratios of two groups of hosts.
 - :func:`gamma_prior`: a gamma prior on crash rates fitted to many cells by
   the method of moments, for empirical-Bayes shrinkage of small cells.
 """
@@ -35,6 +38,7 @@ __all__ = (
     "clopper_pearson",
     "depth_trend",
     "gamma_prior",
+    "log_rate_ratio",
     "mantel_haenszel_rr",
     "stratified_exact_p",
 )
@@ -82,6 +86,27 @@ def mantel_haenszel_rr(strata: Sequence[Stratum]) -> float:
     if denominator == 0:
         return math.inf if numerator else 1.0
     return numerator / denominator
+
+
+def log_rate_ratio(strata: Sequence[Stratum]) -> tuple[float, float] | None:
+    """The log Mantel-Haenszel rate ratio and its variance (Greenland & Robins 1985),
+    from the strata that compare; ``None`` where none does. Half a crashed boot
+    stands in for none on either side, so that a group without crashes still
+    bounds the ratio."""
+    comparing = [s for s in strata if s.exposure > 0 and s.other_exposure > 0]
+    if not comparing:
+        return None
+    top = sum(s.crashed * s.other_exposure / s.total for s in comparing)
+    bottom = sum(s.other_crashed * s.exposure / s.total for s in comparing)
+    spread = sum(
+        (s.crashed + s.other_crashed) * s.exposure * s.other_exposure / s.total**2
+        for s in comparing
+    )
+    shared = sum(s.exposure * s.other_exposure / s.total for s in comparing)
+    top = max(top, 0.5 * shared / sum(s.exposure for s in comparing))
+    bottom = max(bottom, 0.5 * shared / sum(s.other_exposure for s in comparing))
+    floor = 0.25 * shared / sum(s.total for s in comparing)
+    return math.log(top / bottom), max(spread, floor) / (top * bottom)
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:

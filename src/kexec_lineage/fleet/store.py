@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
@@ -30,11 +30,17 @@ from sqlalchemy.engine import Connection, Engine
 
 from kexec_lineage.errors import InputError, StoreError
 from kexec_lineage.fleet.merge import merge_boots
-from kexec_lineage.fleet.schema import boots, crashes, hosts, tokens
+from kexec_lineage.fleet.schema import boots, crashes, fact_sets, hosts, tokens
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.chain import Chain
 from kexec_lineage.model.text import printable
-from kexec_lineage.model.wire import TOKEN_PREFIX, BootRecord, CrashRecord, host_name_problem
+from kexec_lineage.model.wire import (
+    TOKEN_PREFIX,
+    BootRecord,
+    CrashRecord,
+    facts_digest,
+    host_name_problem,
+)
 
 __all__ = (
     "HostHistory",
@@ -94,11 +100,9 @@ class Stored:
 
 @dataclass(frozen=True, slots=True)
 class HostRecord:
-    """A host as a bulk load gives it: its class and when it was first and last seen."""
+    """A host as a bulk load gives it: when it was first and last seen."""
 
     name: str
-    platform: str | None
-    region: str | None
     first_seen: float
     last_seen: float
 
@@ -161,52 +165,91 @@ class Store:
         connection.execute(hosts.update().where(hosts.c.name.in_(wanted)).values(last_seen=now))
         return found
 
+    def _fact_set_ids(
+        self, connection: Connection, sets: Iterable[Mapping[str, str]]
+    ) -> dict[str, int]:
+        """digest -> id of each of ``sets`` (empty sets left out), stored where new."""
+        wanted = {facts_digest(f): f for f in sets if f}
+        if not wanted:
+            return {}
+        known = sa.select(fact_sets.c.digest, fact_sets.c.id).where(
+            fact_sets.c.digest.in_(list(wanted))
+        )
+        found = dict(connection.execute(known).all())
+        if missing := sorted(set(wanted) - set(found)):
+            insert = (sqlite_insert if connection.dialect.name == "sqlite" else pg_insert)(
+                fact_sets
+            )
+            connection.execute(
+                insert.on_conflict_do_nothing(index_elements=["digest"]),
+                [
+                    {"digest": d, "facts": json.dumps(_clean(dict(wanted[d])), sort_keys=True)}
+                    for d in missing
+                ],
+            )
+            found = dict(connection.execute(known).all())
+        return found
+
     def ingest_boots(self, records: Sequence[BootRecord], now: float | None = None) -> Stored:
-        """Store boots, merging into the stored boot where (host, boot_id) exists."""
+        """Store boots, merging into the stored boot where (host, boot_id) exists; the
+        facts last sent for a boot are its facts."""
         now = time.time() if now is None else now
         inserted = updated = unchanged = 0
         with self.transaction("storing boots") as connection:
             ids = self._host_ids(connection, (r.boot.host for r in records), now)
+            sets = self._fact_set_ids(connection, (r.facts for r in records))
             keys = {(ids[r.boot.host], r.boot.boot_id) for r in records}
             stored = self._stored_boots(connection, keys)
             for record in records:
                 key = (ids[record.boot.host], record.boot.boot_id)
+                fact_set = sets.get(facts_digest(record.facts)) if record.facts else None
                 if key not in stored:
-                    connection.execute(boots.insert(), [boot_row(record, key[0], now)])
-                    stored[key] = record
+                    row = boot_row(record, key[0], now, fact_set)
+                    connection.execute(boots.insert(), [row])
+                    stored[key] = (record, fact_set)
                     inserted += 1
                     continue
-                old_record = stored[key]
+                old_record, old_set = stored[key]
                 old = old_record.boot
                 merged = merge_boots(old, record.boot)
-                extra = {}
+                extra: dict[str, Any] = {}
                 if record.started_at is not None and old_record.started_at is None:
                     extra["started_at"] = record.started_at
                 # Uptime only grows: an old retry must not shrink it.
                 if record.hours is not None and record.hours > (old_record.hours or 0):
                     extra["hours"] = record.hours
+                if fact_set is not None and fact_set != old_set:
+                    extra["fact_set_id"] = fact_set
                 if merged is None and not extra:
                     unchanged += 1
                     continue
                 values = boot_row(BootRecord(merged or old), key[0], now)
-                values = {k: v for k, v in values.items() if k not in ("started_at", "hours")}
+                values = {
+                    k: v
+                    for k, v in values.items()
+                    if k not in ("started_at", "hours", "fact_set_id")
+                }
                 connection.execute(
                     boots.update()
                     .where(boots.c.host_id == key[0], boots.c.boot_id == key[1])
                     .values(**values, **extra)
                 )
-                stored[key] = BootRecord(
-                    merged or old,
-                    extra.get("started_at", old_record.started_at),
-                    extra.get("hours", old_record.hours),
+                stored[key] = (
+                    BootRecord(
+                        merged or old,
+                        extra.get("started_at", old_record.started_at),
+                        extra.get("hours", old_record.hours),
+                    ),
+                    extra.get("fact_set_id", old_set),
                 )
                 updated += 1
         return Stored(inserted, updated, unchanged)
 
     def _stored_boots(
         self, connection: Connection, keys: set[tuple[int, str]]
-    ) -> dict[tuple[int, str], BootRecord]:
-        out: dict[tuple[int, str], BootRecord] = {}
+    ) -> dict[tuple[int, str], tuple[BootRecord, int | None]]:
+        """The stored boots of ``keys``, each with its fact set's id."""
+        out: dict[tuple[int, str], tuple[BootRecord, int | None]] = {}
         keys_list = sorted(keys)
         for i in range(0, len(keys_list), 500):  # keep statements within parameter limits
             rows = connection.execute(
@@ -215,8 +258,9 @@ class Store:
                 .where(sa.tuple_(boots.c.host_id, boots.c.boot_id).in_(keys_list[i : i + 500]))
             ).mappings()
             for row in rows:
-                out[(row["host_id"], row["boot_id"])] = BootRecord(
-                    _boot_from_row(row), row["started_at"], row["hours"]
+                out[(row["host_id"], row["boot_id"])] = (
+                    BootRecord(_boot_from_row(row), row["started_at"], row["hours"]),
+                    row["fact_set_id"],
                 )
         return out
 
@@ -279,13 +323,7 @@ class Store:
                 connection.execute(
                     hosts.insert(),
                     [
-                        {
-                            "name": h.name,
-                            "platform": h.platform,
-                            "region": h.region,
-                            "first_seen": h.first_seen,
-                            "last_seen": h.last_seen,
-                        }
+                        {"name": h.name, "first_seen": h.first_seen, "last_seen": h.last_seen}
                         for h in new
                     ],
                 )
@@ -299,9 +337,17 @@ class Store:
 
         with self.transaction("storing loaded boots and crashes") as connection:
             rows: dict[sa.Table, list[dict[str, Any]]] = {boots: [], crashes: []}
+            sets: dict[str, int] = {}
             for record in records:
                 if isinstance(record, BootRecord):
-                    table, row = boots, boot_row(record, host_id(record.boot.host), now)
+                    fact_set = None
+                    if record.facts:
+                        digest = facts_digest(record.facts)
+                        if digest not in sets:
+                            sets |= self._fact_set_ids(connection, [record.facts])
+                        fact_set = sets[digest]
+                    row = boot_row(record, host_id(record.boot.host), now, fact_set)
+                    table = boots
                 else:
                     key = (host_id(record.host), record.boot_id, record.fingerprint)
                     table, row = crashes, crash_row(record, key, now)
@@ -443,12 +489,16 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def boot_row(record: BootRecord, host_id: int, now: float) -> dict[str, Any]:
-    """The ``boots`` row of ``record`` for host ``host_id``."""
+def boot_row(
+    record: BootRecord, host_id: int, now: float, fact_set: int | None = None
+) -> dict[str, Any]:
+    """The ``boots`` row of ``record`` for host ``host_id``, its facts stored as ``fact_set``."""
     wire = record.as_dict()
     del wire["host"]
+    wire.pop("facts", None)
     return _clean_row(wire) | {
         "host_id": host_id,
+        "fact_set_id": fact_set,
         "started_at": record.started_at,
         "hours": record.hours,
         "evidence": json.dumps(_clean(wire["evidence"]), sort_keys=True),

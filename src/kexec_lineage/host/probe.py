@@ -4,7 +4,8 @@ Probe
 
 Gathers every piece of evidence of how this boot came to be, each from its
 own source under the system root: our parameters on ``proc/cmdline``, KHO's
-debugfs, the kernel log (``dev/kmsg``), pstore, and the ledger. A source that
+debugfs, the kernel log (``dev/kmsg``), pstore, the ledger, and the host's
+facts. A source that
 fails leaves a note naming the error class and the next one is read anyway:
 this runs at boot on every server and must not stop for one broken file.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 from kexec_lineage.abi import kexec_metadata
 from kexec_lineage.abi.cmdline import parse_params, split_cmdline
 from kexec_lineage.errors import LineageError, MetadataError
+from kexec_lineage.host.facts import read_facts
 from kexec_lineage.host.files import read_bytes
 from kexec_lineage.host.identity import Identity, read_identity, read_started_at, read_text
 from kexec_lineage.host.kho_debugfs import DEBUGFS_KHO
@@ -72,6 +74,8 @@ class Probe:
     #: wall-clock start of this boot, and of the last recorded boot before it
     started_at: float | None = None
     previous_start: float | None = None
+    #: the host's facts (:mod:`kexec_lineage.host.facts`)
+    facts: Mapping[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = field(default=())
 
     @property
@@ -198,6 +202,8 @@ def probe(root: Path, ledger: Ledger) -> Probe:
     history = tuple(b for b in boots if b.boot_id != identity.boot_id)
     recorded = next((b for b in boots if b.boot_id == identity.boot_id), None)
     harvested = frozenset(str(e.get("digest")) for e in entries if e.get("type") == "pstore")
+    facts, fact_problems = read_facts(root)
+    problems += fact_problems
     return Probe(
         identity=identity,
         cmdline=cmdline,
@@ -210,5 +216,6 @@ def probe(root: Path, ledger: Ledger) -> Probe:
         harvested=harvested,
         started_at=attempt("boot clock", lambda: read_started_at(root), None),
         previous_start=Ledger.start_of(entries, history[-1].boot_id) if history else None,
+        facts=facts,
         problems=tuple(problems),
     )

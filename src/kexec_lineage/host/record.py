@@ -102,7 +102,7 @@ def record(root: Path, state: State) -> Recorded:
     crashes, digests = _harvest(found, boot)
     started_at = found.started_at
     spool = state.spool
-    spool.put("boot", _timed(boot, started_at))
+    spool.put("boot", BootRecord(boot, started_at, facts=found.facts).as_dict())
     for ended in (_kexec_predecessor(found, boot), _crashed_predecessor(found)):
         if ended is not None:
             spool.put("boot", ended)

@@ -7,8 +7,9 @@ A log that spans several boots is split at each ``Linux version ...`` banner
 releases). For each boot this keeps the evidence that rebuilds a host's chain
 from logs alone: the release, the command line with kexec-lineage's own
 parameters, the ``KHO: exec from: X (count N)`` line and KHO's other lines,
-and how the boot ended. Whole-buffer regular expressions do the work, so a
-large log is never split into Python lines.
+how the boot ended, and the machine's DMI string (firmware is updated between
+boots). Whole-buffer regular expressions do the work, so a large log is never
+split into Python lines.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from kexec_lineage.abi.cmdline import parse_params
 from kexec_lineage.logs.console import BootMark, ConsoleLog
+from kexec_lineage.logs.hardware import facts_from_hardware_line
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.lineage import (
     CMDLINE,
@@ -33,7 +35,7 @@ from kexec_lineage.model.lineage import (
     Weighed,
     weigh,
 )
-from kexec_lineage.model.text import from_kernel
+from kexec_lineage.model.text import from_kernel, printable
 
 __all__ = ("ENDINGS", "LogBoot", "boot_index", "split_boots", "uptime_seconds")
 
@@ -44,6 +46,8 @@ _KERNEL_LINE_RE = re.compile(rb"^(?:<\d+>)?\[\s*\d+\.\d+\]", re.M)
 _CMDLINE_RE = re.compile(rb"ommand line: ?([^\r\n]*)")
 _KHO_RE = re.compile(rb"KHO: ([^\r\n]*)")
 _EXEC_FROM_RE = re.compile(r"exec from: (.*) \(count (\d+)\)")
+# Printed once early in each boot, and again in every oops or warning.
+_HARDWARE_RE = re.compile(rb"(DMI|Hardware name): ([^\r\n]*)")
 # The kernel's own prefixes: level, time stamp, caller id.
 _PREFIXES_RE = re.compile(rb"(?:<\d+>)?(?:\[[^\]\n]{1,40}\][ \t]*){0,2}")
 #: How each way of ending a boot shows in the log: (ending, message, what may
@@ -71,6 +75,8 @@ class LogBoot:
     of how this one began. ``started`` is ``cold``, ``kexec`` or ``kdump`` as
     :func:`kexec_lineage.model.lineage.weigh` judges this evidence, with what
     says so in ``start_evidence`` (empty: nothing says kexec, so cold).
+    ``facts`` are the host facts its DMI string gives (``dmi.bios_version``, ...;
+    :func:`~kexec_lineage.logs.hardware.facts_from_hardware_line`).
     """
 
     index: int
@@ -87,6 +93,7 @@ class LogBoot:
     started: str = "cold"
     start_evidence: tuple[str, ...] = ()
     boot_id: str | None = None
+    facts: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def kho_line(self) -> str | None:
@@ -218,6 +225,7 @@ def split_boots(log: ConsoleLog) -> list[LogBoot]:
             if before is None
             else PreviousLog(LOG, log.origin, before.ended, before.release),
             boot_id=mark.boot_id if mark else None,
+            facts=_facts(text, start, end),
         )
         weighed = weigh(boot.sighting("", boot.boot_id or "", recorded=recorded))
         if boot.boot_id:
@@ -225,6 +233,20 @@ def split_boots(log: ConsoleLog) -> list[LogBoot]:
         started = _start_evidence(weighed, boot.previous_log)
         boots.append(replace(boot, started=weighed.how, start_evidence=started))
     return boots
+
+
+def _facts(text: bytes, start: int, end: int) -> dict[str, str]:
+    """From the boot's first ``DMI:`` line, else its first ``Hardware name:`` line;
+    the search stops at the DMI line, which comes early."""
+    fallback: dict[str, str] = {}
+    for m in _HARDWARE_RE.finditer(text, start, end):
+        if _lead(text, m.start()) != b"":
+            continue
+        facts = facts_from_hardware_line(printable(from_kernel(m.group(2))))
+        if facts and m.group(1) == b"DMI":
+            return facts
+        fallback = fallback or facts
+    return fallback
 
 
 def _start_evidence(weighed: Weighed, previous_log: PreviousLog | None) -> tuple[str, ...]:

@@ -50,6 +50,7 @@ from kexec_lineage.logs.printk_lines import (
     line_before,
     printk_context,
     strip_prefix,
+    time_stamp,
 )
 from kexec_lineage.logs.titles import crash_type, has_timestamp, normalize, render, title_frame
 from kexec_lineage.model.crash import Crash
@@ -124,11 +125,14 @@ class _LogFacts:
 class _Collected:
     """The report text of one oops: lines of its context, without console prefixes.
 
-    ``title_end`` is where titling stops (at a second report when there is no
-    caller id to tell reports apart); ``end`` is the end of the last oops line.
+    ``start`` is where the first line of ``prefix`` begins in the log (the oops
+    line's start without one); ``title_end`` is where titling stops (at a second
+    report when there is no caller id to tell reports apart); ``end`` is the end
+    of the last oops line.
     """
 
     prefix: list[bytes]
+    start: int
     text: bytes
     title_end: int
     end: int
@@ -169,11 +173,11 @@ def _parse_from(facts: _LogFacts, base: int) -> tuple[Crash, int] | None:
         return None
     oops, first = found
     collected = _collect(log, base, first)
-    prefix, report = collected.prefix, collected.text
+    prefix, report, start = collected.prefix, collected.text, collected.start
     described = _describe(report[: collected.title_end], oops)
     if not described.title:
         # The header was in the part of the oops line taken as console prefix.
-        prefix, report = [], log[first.start : collected.end]
+        prefix, report, start = [], log[first.start : collected.end], first.start
         described = _describe(report, oops)
     reason = described.reason or _corruption(described, report)
     title = normalize(described.title)
@@ -190,6 +194,8 @@ def _parse_from(facts: _LogFacts, base: int) -> tuple[Crash, int] | None:
         + report.decode(errors="replace"),
         offset=first.start,
         end=max(collected.end, first.end),
+        # The oops line's stamp, else the nearest one before it, back to the report's start.
+        uptime=time_stamp(log, start, first.end),
     )
     return crash, first.end
 
@@ -202,7 +208,8 @@ def _collect(log: bytes, base: int, first: Line) -> _Collected:
     # panic_on_warn and lockdep splats provoked by the oops repeat its stack:
     # cut them once the report has this many lines (KMSAN reports are shorter).
     enough = 16 if b"BUG: KMSAN:" in first.text else 22
-    collected = _Collected(_prefix(log, base, first, context), b"", 0, first.end)
+    prefix, start = _prefix(log, base, first, context)
+    collected = _Collected(prefix, start, b"", 0, first.end)
     chunks: list[bytes] = []
     size = kept = 0
     second_report = skip_rest = all_cpus = False
@@ -241,20 +248,23 @@ def _collect(log: bytes, base: int, first: Line) -> _Collected:
     return collected
 
 
-def _prefix(log: bytes, base: int, first: Line, context: bytes) -> list[bytes]:
-    """Up to 5 lines of the same context before the oops (50 for a task's own lines)."""
+def _prefix(log: bytes, base: int, first: Line, context: bytes) -> tuple[list[bytes], int]:
+    """Up to 5 lines of the same context before the oops (50 for a task's own
+    lines), and where the first of them begins."""
     wanted = 50 if is_task_context(context) else 5
     lines: list[bytes] = []
-    start, floor = first.start, max(base, first.start - _WINDOW)
+    begin = start = first.start
+    floor = max(base, first.start - _WINDOW)
     while start > floor and len(lines) < wanted:
         line = line_before(log, start, floor)
         if printk_context(line.text) == context:
             stripped, questionable = strip_prefix(line.text, context)
             if stripped and not questionable:
                 lines.append(stripped)
+                begin = line.start
         start = line.start
     lines.reverse()
-    return lines
+    return lines, begin
 
 
 def _describe(text: bytes, oops: Oops) -> _Description:

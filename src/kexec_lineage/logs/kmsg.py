@@ -8,13 +8,15 @@ which ``/dev/kmsg`` readers and netconsole's extended mode both emit::
     6,1234,5678901,-,caller=T42;message with \\x07 escapes
      SUBSYSTEM=acpi
      release=7.1.0                    (netconsole sysdata)
+    7.1.0,6,1235,5679000,-;message    (netconsole=+r...: release prepended)
 
 Fields: syslog priority (facility * 8 + level), sequence number, monotonic
 time in microseconds, flags (``-``, ``c``, ``+``), optional ``caller=`` and
 netconsole's ``ncfrag=off/len`` for messages split over several datagrams.
 A netconsole receiver may put a host name (and a time) before each record.
-The sequence number restarts with every boot, and netconsole's ``release=``
-names the kernel of every message: both mark boots.
+The sequence number restarts with every boot, and netconsole's release
+(sysdata ``release=``, or the prepended field: a release has a dot, a
+priority never) names the kernel of every message: both mark boots.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = ("RECORD_RE", "from_kmsg")
 RECORD_RE = re.compile(
     rb"^(?:(?:\[[^\]\n]*\]|\d{4}-\d\d-\d\dT\S+)[ \t]+)?"  # a receiver's time
     rb"(?:(?P<host>[^\s;,]+?):?[ \t]+)?"  # a receiver's host
+    rb"(?:(?P<release>[^\s,;.]*\.[^\s,;]*),)?"  # netconsole's prepended release
     rb"(?P<prio>\d{1,4}),(?P<seq>\d{1,20}),(?P<usec>\d{1,20}),(?P<flags>[-c+][^;\n]*);"
     rb"(?P<msg>[^\n]*)$",
     re.M,
@@ -92,7 +95,7 @@ def from_kmsg(data: bytes, source: str = "kmsg") -> list[ConsoleLog]:
         line = console_line(message, int(match.group("usec")), int(match.group("prio")) & 7)
         if caller:
             line = line.replace(b"] ", b"][%6s] " % caller, 1)
-        release = extra.get(b"release")
+        release = match.group("release") or extra.get(b"release")
         state.add(line, seq, release.decode("utf-8", "replace") if release else None)
     return [
         ConsoleLog(b"".join(h.lines), source, host, tuple(h.marks)) for host, h in hosts.items()

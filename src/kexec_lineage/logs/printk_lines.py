@@ -15,6 +15,7 @@ before the ``\\n`` is not part of the line, so CRLF logs parse like LF logs.
 from __future__ import annotations
 
 import re
+from collections import deque
 from typing import Final
 
 __all__ = (
@@ -26,15 +27,17 @@ __all__ = (
     "line_before",
     "printk_context",
     "strip_prefix",
+    "time_stamp",
 )
 
 #: The context of a line that has a timestamp but no ``[T..]``/``[C..]`` caller id.
 CONSOLE: Final = b"console"
 
-_PREFIX: Final = re.compile(
-    rb"^(?:\*\* [0-9]+ printk messages dropped \*\* )?(?:.* login: )?(?:<[0-9]+>)?"
-    rb"\[ *[0-9]+\.[0-9]+\](\[ *(?:C|T)[0-9]+\])? "
-)
+# What may stand before a line's time stamp: a note of dropped messages, a
+# login prompt the kernel's line was printed over, the level.
+_LEAD: Final = rb"^(?:\*\* [0-9]+ printk messages dropped \*\* )?(?:.* login: )?(?:<[0-9]+>)?"
+_PREFIX: Final = re.compile(_LEAD + rb"\[ *[0-9]+\.[0-9]+\](\[ *(?:C|T)[0-9]+\])? ")
+_STAMPED_LINE: Final = re.compile(_LEAD + rb"\[ *([0-9]{1,10}\.[0-9]{1,9})\]", re.M)
 _TASK: Final = re.compile(rb"\[ *T[0-9]+\]")
 _CPU: Final = re.compile(rb"\[ *C[0-9]+\]")
 # x86 marks unreliable frames with " ? "; the check is skipped in interrupt stacks.
@@ -99,3 +102,10 @@ def strip_prefix(text: bytes, context: bytes) -> tuple[bytes, bool]:
         if text.endswith(_UNRELIABLE_SUFFIX):
             return text[: -len(_UNRELIABLE_SUFFIX)], True
     return text, False
+
+
+def time_stamp(log: bytes, start: int, end: int) -> float | None:
+    """Seconds since boot on the last line of ``log[start:end]`` that begins with a
+    printk time stamp (``start`` a line start); one regex pass over the span."""
+    last = deque(_STAMPED_LINE.finditer(log, start, end), maxlen=1)
+    return float(last[0].group(1)) if last else None

@@ -45,10 +45,10 @@ def detect_format(data: bytes, name: str = "") -> str:
     if _EXPORT_RE.match(head) and (b"\nMESSAGE" in head or head.startswith(b"MESSAGE")):
         return "journal-export"
     lines = head.count(b"\n") or 1
-    hosts = [m.group("host") for m in kmsg.RECORD_RE.finditer(head)]
-    if len(hosts) * 2 >= lines:
+    records = list(kmsg.RECORD_RE.finditer(head))
+    if len(records) * 2 >= lines:
         # Either a /dev/kmsg dump or a netconsole receiver's log.
-        if _NETCONSOLE_HINT_RE.search(head) or set(hosts) - {None}:
+        if _NETCONSOLE_HINT_RE.search(head) or any(m["host"] or m["release"] for m in records):
             return "netconsole"
         return "kmsg"
     if name.rsplit("/", 1)[-1].startswith("vmcore-dmesg"):

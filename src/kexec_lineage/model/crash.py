@@ -22,7 +22,11 @@ class Crash:
     was found in (syzkaller's ``StartPos``/``EndPos``). ``type`` is
     syzkaller's crash type name (``KASAN-READ``, ``HANG``, ...), empty where
     syzkaller has none (``UNKNOWN``). ``panicked``: the kernel printed
-    ``Kernel panic - not syncing`` after it.
+    ``Kernel panic - not syncing`` after it. ``uptime``: seconds since boot
+    when the report began, from the printk time stamp at ``offset`` (else of
+    the nearest stamped line of the report before it); ``None`` where its
+    lines carry none. Unlike ``offset`` and ``end`` it means something outside
+    the log, so it travels with the crash.
     """
 
     title: str
@@ -36,6 +40,7 @@ class Crash:
     report: str = ""
     offset: int = 0
     end: int = 0
+    uptime: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, as ``kexec-lineage crashes --json`` prints a crash."""

@@ -18,7 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from kexec_lineage.model.boot import Boot, Evidence
@@ -29,9 +30,13 @@ __all__ = (
     "BOOTS_PATH",
     "BOOT_FIELDS",
     "CHAIN_PATH",
+    "CLASS_FACTS",
     "CRASHES_PATH",
     "CRASH_FIELDS",
     "EVIDENCE_FIELDS",
+    "FACT_KEY",
+    "MAX_FACTS",
+    "MAX_FACT_VALUE",
     "MAX_HOST_NAME",
     "SYNTHETIC_BOOT_PREFIX",
     "TOKEN_FORMAT",
@@ -39,6 +44,8 @@ __all__ = (
     "TRANSITIONS_PATH",
     "BootRecord",
     "CrashRecord",
+    "facts_digest",
+    "facts_problem",
     "fingerprint",
     "host_name_problem",
     "synthetic_boot_id",
@@ -64,28 +71,43 @@ TOKEN_FORMAT = re.compile(TOKEN_PREFIX + r"[A-Za-z0-9_-]{43}")
 #: that the first ``record`` on a host finds): that boot's own id is gone.
 SYNTHETIC_BOOT_PREFIX = "pstore-"
 
+#: A boot's host facts (``cpu.flag.la57: "1"``, ``label.rack: "r12"``): at most this
+#: many, each key a dotted lower-case name, each value at most this long.
+MAX_FACTS = 64
+MAX_FACT_VALUE = 128
+FACT_KEY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+#: The facts whose values make a host's class by default: its machine as the kernel
+#: names it (``DMI:``, what console logs tell too) and the operator's region label.
+CLASS_FACTS = ("dmi.system", "label.region")
+
 # Where a report stood in the log it was found in: meaningless anywhere else.
 _LOG_POSITION = ("offset", "end")
 _CRASH_REPORT_FIELDS = tuple(f.name for f in fields(Crash) if f.name not in _LOG_POSITION)
 
 #: The keys of each record on the wire.
 EVIDENCE_FIELDS = tuple(f.name for f in fields(Evidence))
-BOOT_FIELDS = (*(f.name for f in fields(Boot)), "started_at", "hours")
+BOOT_FIELDS = (*(f.name for f in fields(Boot)), "started_at", "hours", "facts")
 CRASH_FIELDS = ("host", "boot_id", "source", "release", *_CRASH_REPORT_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
 class BootRecord:
-    """A boot of ``boot.host``, with its wall-clock start and its uptime in hours where known."""
+    """A boot of ``boot.host``, with its wall-clock start and its uptime in hours where
+    known, and the facts of the host it ran on (hardware, firmware, labels: a BIOS
+    update changes them, so they belong to the boot)."""
 
     boot: Boot
     started_at: float | None = None
     hours: float | None = None
+    facts: Mapping[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """The record on the wire; a start or uptime not known is left out."""
+        """The record on the wire; a start, uptime or facts not known are left out."""
         known = {"started_at": self.started_at, "hours": self.hours}
-        return self.boot.as_dict() | {k: v for k, v in known.items() if v is not None}
+        out = self.boot.as_dict() | {k: v for k, v in known.items() if v is not None}
+        if self.facts:
+            out["facts"] = dict(sorted(self.facts.items()))
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BootRecord:
@@ -93,7 +115,10 @@ class BootRecord:
 
         :raises KeyError, TypeError, ValueError: not a boot record.
         """
-        return cls(Boot.from_dict(data), data.get("started_at"), data.get("hours"))
+        facts = data.get("facts") or {}
+        if not isinstance(facts, dict):
+            raise TypeError("facts: not an object")
+        return cls(Boot.from_dict(data), data.get("started_at"), data.get("hours"), facts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +183,26 @@ def text_problem(value: str) -> str | None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         return "not valid Unicode (a lone surrogate)"
+    return None
+
+
+def facts_digest(facts: Mapping[str, str]) -> str:
+    """A fact set's key: the same facts, in any order, give the same 32 hex digits."""
+    canonical = json.dumps(dict(sorted(facts.items())), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def facts_problem(facts: Mapping[str, object]) -> str | None:
+    """Why ``facts`` cannot be a boot's facts (see :data:`MAX_FACTS`), or ``None``."""
+    if len(facts) > MAX_FACTS:
+        return f"at most {MAX_FACTS} facts, not {len(facts)}"
+    for key, value in facts.items():
+        if not isinstance(key, str) or FACT_KEY.fullmatch(key) is None:
+            return f"fact {key!r}: a key is a lower-case dotted name of 1 to 64 characters"
+        if not isinstance(value, str) or len(value) > MAX_FACT_VALUE:
+            return f"fact {key!r}: a value is a string of at most {MAX_FACT_VALUE} characters"
+        if problem := text_problem(value):
+            return f"fact {key!r}: {problem}"
     return None
 
 

@@ -10,7 +10,7 @@ keys are ignored so that newer agents can talk to older collectors.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -18,6 +18,7 @@ from kexec_lineage.model.wire import (
     MAX_HOST_NAME,
     BootRecord,
     CrashRecord,
+    facts_problem,
     host_name_problem,
     text_problem,
 )
@@ -28,10 +29,10 @@ __all__ = ("MAX_BATCH", "BootIn", "BootsIn", "CrashIn", "CrashesIn", "EvidenceIn
 MAX_BATCH = 1000
 
 
-def _checked(problem: Callable[[str], str | None]) -> AfterValidator:
+def _checked(problem: Callable[[Any], str | None]) -> AfterValidator:
     """A validator that refuses a value with what ``problem`` says of it."""
 
-    def check(value: str) -> str:
+    def check(value: Any) -> Any:
         if (why := problem(value)) is not None:
             raise ValueError(why)
         return value
@@ -79,6 +80,7 @@ class BootIn(_In):
     disagreements: Annotated[list[Note], Field(max_length=32)] = []
     started_at: Annotated[float, Field(ge=0, le=1e11)] | None = None
     hours: Annotated[float, Field(ge=0, le=1e6)] | None = None
+    facts: Annotated[dict[str, str], _checked(facts_problem)] = {}
 
     def record(self) -> BootRecord:
         return BootRecord.from_dict(self.model_dump())
@@ -98,6 +100,8 @@ class CrashIn(_In):
     source: Word = ""
     release: ReleaseText | None = None
     report: Annotated[str, Field(max_length=256 * 1024), _text] = ""
+    #: seconds since boot at which the report began (up to 3 years)
+    uptime: Annotated[float, Field(ge=0, le=1e8)] | None = None
 
     def record(self) -> CrashRecord:
         return CrashRecord.from_dict(self.model_dump())

@@ -17,6 +17,7 @@ import secrets
 import threading
 import time
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -27,7 +28,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from kexec_lineage.errors import StoreError
 from kexec_lineage.fleet import views
 from kexec_lineage.fleet.analysis import Analysis, analyze, rate_interval
-from kexec_lineage.fleet.count_queries import count_rows, host_spread, title_rows, transitions
+from kexec_lineage.fleet.count_queries import count_tables, transitions
 from kexec_lineage.fleet.count_table import CountRow, TitleRow
 from kexec_lineage.fleet.stats import clopper_pearson
 from kexec_lineage.fleet.store import Store, token_digest
@@ -49,8 +50,8 @@ _templates = Environment(
 @dataclass
 class _Computed:
     analysis: Analysis
-    counts: list[CountRow]
-    titles: list[TitleRow]
+    counts: Sequence[CountRow]
+    titles: Sequence[TitleRow]
     at: float
     #: ``GET /v1/analysis``'s body, rendered once: its intervals take a second to
     #: compute on a large fleet, which 60 readers must not each pay
@@ -84,10 +85,10 @@ class AnalysisCache:
         return value
 
     def _compute(self) -> _Computed:
-        counts, titles = count_rows(self.store), title_rows(self.store)
-        analysis = analyze(counts, titles, host_spread(self.store))
+        tables = count_tables(self.store)
+        analysis = analyze(tables.rows, tables.titles, tables.spread, fact_sets=tables.fact_sets)
         body = JSONResponse(analysis.as_dict()).body
-        return _Computed(analysis, counts, titles, time.monotonic(), bytes(body))
+        return _Computed(analysis, tables.rows, tables.titles, time.monotonic(), bytes(body))
 
     def _refresh_in_background(self) -> None:
         with self._lock:
@@ -313,12 +314,12 @@ def add_dashboard(app: FastAPI, store: Store, cache: AnalysisCache, *, local: bo
             (r for r in computed.titles if r.title == t),
             key=lambda r: (release_key(r.release), release_key(r.predecessor)),
         )
-        kexec_only = any(k["title"] == t for k in computed.analysis.kexec_only_titles)
+        tested = next((k for k in computed.analysis.kexec_titles if k.title == t), None)
         return _page(
             "title.html",
             title=t,
             rows=rows,
-            kexec_only=kexec_only,
+            kexec_title=tested,
             samples=views.title_samples(store, t),
         )
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ("BUGS", "NOISE", "PANIC_TITLE", "Signature", "report_lines")
+__all__ = ("BUGS", "NOISE", "PANIC_TITLE", "Signature", "report_length", "report_lines")
 
 #: The title syzkaller gives the panic line that ends a fatal report.
 PANIC_TITLE = "kernel panic: Fatal exception"
@@ -198,6 +198,11 @@ class Signature:
     def fatal(self) -> bool:
         """Whether the report ends the boot in a panic."""
         return _KINDS[self.kind].fatal
+
+
+def report_length(signature: Signature) -> int:
+    """How many lines :func:`report_lines` gives for ``signature``."""
+    return len(_KINDS[signature.kind].lines)
 
 
 def report_lines(

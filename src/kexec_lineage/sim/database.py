@@ -3,8 +3,8 @@ Database
 --------
 
 A simulated fleet as rows of a fleet database, as the host agent would have
-shipped them after reconciliation: each host with its class (platform,
-region), each boot as :mod:`kexec_lineage.sim.walk` reconciled it, and the
+shipped them after reconciliation: each boot as :mod:`kexec_lineage.sim.walk`
+reconciled it, with its host's facts as the agent reads them, and the
 crashes that :func:`~kexec_lineage.logs.crash_report.parse_crashes` makes of
 each simulated report, as the agent would harvest them. They go in through
 :meth:`kexec_lineage.fleet.store.Store.load`; this module needs no database
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from kexec_lineage.logs.crash_report import parse_crashes
 from kexec_lineage.model.wire import BootRecord, CrashRecord
 from kexec_lineage.sim.fleet import EPOCH, Fleet
-from kexec_lineage.sim.scenario import PLATFORMS, REGIONS
 from kexec_lineage.sim.walk import WalkedBoot, console_output, timed_report, walk
 
 if TYPE_CHECKING:
@@ -43,8 +42,9 @@ def _records(
 ) -> Iterator[BootRecord | CrashRecord]:
     """Each host's boots and their crashes, host by host; ``progress`` after each host."""
     for host, walked in walk(fleet):
+        facts = fleet.host_facts(host)
         for view in walked:
-            yield BootRecord(view.record, EPOCH + view.start * 3600, view.hours)
+            yield BootRecord(view.record, EPOCH + view.start * 3600, view.hours, facts)
             yield from _crash_records(view)
         if progress is not None:
             progress(host + 1)
@@ -59,10 +59,5 @@ def write_db(fleet: Fleet, store: Store, progress: Callable[[int], None] | None 
     from kexec_lineage.fleet.store import HostRecord  # the store needs SQLAlchemy
 
     now = EPOCH + fleet.days * 24 * 3600
-    hosts = [
-        HostRecord(fleet.host_name(host), PLATFORMS[platform], REGIONS[region], EPOCH, now)
-        for host, (platform, region) in enumerate(
-            zip(fleet.platform.tolist(), fleet.region.tolist(), strict=True)
-        )
-    ]
+    hosts = [HostRecord(fleet.host_name(host), EPOCH, now) for host in range(fleet.hosts)]
     store.load(hosts, _records(fleet, progress), now)

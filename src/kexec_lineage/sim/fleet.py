@@ -22,6 +22,7 @@ in any order and in any engine.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,24 +30,48 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kexec_lineage.errors import InputError
-from kexec_lineage.fleet.count_table import CountRow, TitleRow, depth_bucket
+from kexec_lineage.fleet.count_table import (
+    EARLY_SECONDS,
+    CountRow,
+    HostSpread,
+    TitleRow,
+    depth_bucket,
+)
 from kexec_lineage.model.transition import COLD, UNKNOWN
-from kexec_lineage.sim.crashes import BUGS, NOISE, PANIC_TITLE, Signature
+from kexec_lineage.model.wire import facts_digest
+from kexec_lineage.sim.crashes import BUGS, NOISE, PANIC_TITLE, Signature, report_length
 from kexec_lineage.sim.scenario import (
+    BIOS_SHARE,
     CALENDAR,
     CANARY_SHARE,
+    EARLY_HOURS,
+    EARLY_MEAN_HOURS,
+    FLAKY_CRASH,
     KEXEC_SHARE,
+    LA57_SHARE,
     LOST_SHARE,
+    PLATFORM_FACTS,
     PLATFORM_LAG,
     PLATFORMS,
     REBOOT_DAYS,
     REGION_LAG,
     REGIONS,
+    TPM_SHARE,
     Scenario,
     scenario,
 )
 
-__all__ = ("ENDINGS", "EPOCH", "Boots", "Crashes", "Fleet", "simulate")
+__all__ = (
+    "ENDINGS",
+    "EPOCH",
+    "LINE_USEC",
+    "USEC",
+    "Boots",
+    "Crashes",
+    "Fleet",
+    "report_start",
+    "simulate",
+)
 
 #: How a boot ends: still up when the window closes, kexec, reboot, panic.
 ENDINGS = ("running", "kexec", "reboot", "panic")
@@ -54,11 +79,24 @@ _RUNNING, _KEXEC, _REBOOT, _PANIC = range(4)
 #: Wall-clock time (2026-06-01 00:00 UTC) at which the simulated window opens.
 EPOCH = 1_780_272_000.0
 _QUANTUM = 64  # uptimes are whole multiples of 1/64 hour
+REBOOT_HOURS = np.array(REBOOT_DAYS) * 24
+USEC = 3_600_000_000  # microseconds per hour
+LINE_USEC = 100  # between the lines of one report
 _KEXEC_GAP, _REBOOT_GAP = 30 / 3600, 0.1  # hours between one boot's end and the next start
 
 Ints = NDArray[np.int64]
 Floats = NDArray[np.float64]
 Bools = NDArray[np.bool_]
+
+
+def report_start(at: Any, end: Any, fatal: Any, lines: Any) -> Any:
+    """Microseconds into its boot at which a crash report of ``lines`` lines begins, for
+    a crash at ``at`` hours of a boot whose last line is at ``end`` microseconds: a
+    fatal report ends the boot, the others sit after the boot messages and before the
+    shutdown messages. Scalars or numpy arrays alike."""
+    length = lines * LINE_USEC
+    survived = np.minimum(np.maximum(np.round(at * USEC), 10_000_000), end - 2_000_000 - length)
+    return np.where(fatal, end - length + LINE_USEC, survived)
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,8 +138,10 @@ class Crashes:
 class Fleet:
     """A simulated fleet: hosts, their boots and crashes, and what caused them.
 
-    ``platform``, ``region`` (indices into :data:`PLATFORMS`, :data:`REGIONS`) and
-    ``canary`` are per host.
+    ``platform``, ``region`` (indices into :data:`PLATFORMS`, :data:`REGIONS`),
+    ``canary`` and ``fact_set`` (an index into ``fact_sets``, the facts its agent
+    reports) are per host. Platform and region drive rollouts and crash rates; an
+    analysis sees only the facts.
     """
 
     scenario: Scenario
@@ -109,6 +149,9 @@ class Fleet:
     platform: Ints
     region: Ints
     canary: Bools
+    fact_sets: tuple[dict[str, str], ...]
+    fact_set: Ints
+    flaky: Bools
     boots: Boots
     crashes: Crashes
     signatures: tuple[Signature, ...]
@@ -155,48 +198,82 @@ class Fleet:
             cold, len(CALENDAR), np.where(boots.lost, len(CALENDAR) + 1, boots.previous)
         )
 
-    def count_rows(self) -> list[CountRow]:
+    def host_facts(self, host: int) -> dict[str, str]:
+        """What the agent of ``host`` reports with each of its boots."""
+        return self.fact_sets[int(self.fact_set[host])]
+
+    def fact_set_table(self) -> dict[str, dict[str, str]]:
+        """:func:`kexec_lineage.fleet.count_queries.fact_set_table` of this fleet."""
+        return {facts_digest(f): f for f in self.fact_sets}
+
+    def crash_uptimes(self) -> Floats:
+        """Seconds since boot at which each crash report begins, as its log shows it."""
+        c = self.crashes
+        lines = np.array([report_length(s) for s in self.signatures])[c.signature]
+        fatal = np.array([s.fatal for s in self.signatures])[c.signature]
+        end = np.round(self.boots.hours[c.boot] * USEC)
+        return np.asarray(report_start(c.at, end, fatal, lines), dtype=np.float64) / 1e6
+
+    def count_rows(self, early_seconds: float = EARLY_SECONDS) -> list[CountRow]:
         """:func:`kexec_lineage.fleet.count_queries.count_rows` of this fleet's records."""
         boots, n = self.boots, len(CALENDAR)
         buckets = np.array([depth_bucket(k) for k in range(int(boots.kexec_count.max()) + 1)])
-        shape = (n, n + 2, int(buckets.max()) + 1, len(PLATFORMS), len(REGIONS))
+        shape = (n, n + 2, int(buckets.max()) + 1, len(self.fact_sets))
         key = np.ravel_multi_index(
             (
                 boots.release,
                 self._predecessor(),
                 buckets[boots.kexec_count],
-                self.platform[boots.host],
-                self.region[boots.host],
+                self.fact_set[boots.host],
             ),
             shape,
         )
         cells, cell = np.unique(key, return_inverse=True)
         crashes = np.bincount(self.crash_titles()[0], minlength=len(boots))
+        first = np.full(len(boots), np.inf)
+        np.minimum.at(first, self.crashes.boot, self.crash_uptimes())
         columns = (
             np.bincount(cell),
             # Whole seconds, as fleet.count_queries sums them in the database.
             np.bincount(cell, weights=np.floor(boots.hours * 3600)),
             np.bincount(cell, weights=(crashes > 0).astype(float)),
             np.bincount(cell, weights=crashes),
+            np.bincount(cell, weights=(first <= early_seconds).astype(float)),
         )
         names = self._names()
+        digests = [facts_digest(f) for f in self.fact_sets]
         return sorted(
             CountRow(
                 CALENDAR[release].release,
                 names[predecessor],
                 COLD if predecessor == n else "kexec",
                 int(depth),
-                PLATFORMS[platform],
-                REGIONS[region],
+                digests[fact_set],
                 int(count),
                 int(hours) / 3600,
                 int(crashed),
                 int(total),
+                int(early),
             )
-            for release, predecessor, depth, platform, region, count, hours, crashed, total in zip(
+            for release, predecessor, depth, fact_set, count, hours, crashed, total, early in zip(
                 *np.unravel_index(cells, shape), *columns, strict=True
             )
         )
+
+    def host_spread(self) -> dict[tuple[str, str], HostSpread]:
+        """:func:`kexec_lineage.fleet.count_queries.host_spread` of this fleet's records."""
+        n, names = len(CALENDAR), self._names()
+        transition = self.boots.release * (n + 2) + self._predecessor()
+        crashed = np.zeros(len(self.boots), bool)
+        crashed[self.crash_titles()[0]] = True
+        out = {}
+        for key in np.unique(transition).tolist():
+            mine = transition == key
+            hosts = np.unique(self.boots.host[mine])
+            sick = np.unique(self.boots.host[mine & crashed])
+            release, predecessor = divmod(key, n + 2)
+            out[(CALENDAR[release].release, names[predecessor])] = HostSpread(len(hosts), len(sick))
+        return out
 
     def title_rows(self) -> list[TitleRow]:
         """:func:`kexec_lineage.fleet.count_queries.title_rows` of this fleet's records."""
@@ -232,6 +309,7 @@ class Fleet:
         excess = iter(self.excess)
         return {
             "seed": plan.seed,
+            "kind": plan.kind,
             "hosts": self.hosts,
             "days": self.days,
             "transition_bugs": [
@@ -241,6 +319,10 @@ class Fleet:
                     "first_bad_predecessor": bug.predecessors[0],
                     "multiplier": bug.multiplier,
                     "title": bug.signature.title,
+                    "only_on": None
+                    if bug.only_on is None
+                    else {"fact": bug.only_on[0], "value": bug.only_on[1]},
+                    "early": bug.early,
                     "excess_crashes": round(next(excess), 1),
                 }
                 for bug in plan.transition_bugs
@@ -254,6 +336,23 @@ class Fleet:
                 }
                 for bug in plan.depth_bugs
             ],
+            "culprits": [
+                {
+                    "predecessor": c.predecessor,
+                    "multiplier": c.multiplier,
+                    "title": c.signature.title,
+                    "excess_crashes": round(next(excess), 1),
+                }
+                for c in plan.culprits
+            ],
+            "flaky_hosts": [self.host_name(h) for h in np.flatnonzero(self.flaky).tolist()],
+            "incident": None
+            if plan.incident is None
+            else {
+                "start_day": round(plan.incident.start * self.days, 2),
+                "days": round(plan.incident.days, 2),
+                "multiplier": plan.incident.multiplier,
+            },
             "class_effects": [
                 {"platform": platform, "factor": factor}
                 for platform, factor in zip(PLATFORMS, plan.platform_factors, strict=True)
@@ -263,34 +362,61 @@ class Fleet:
 
 @dataclass(frozen=True, eq=False)
 class _Faults:
-    """The scenario as lookup tables indexed by [predecessor or cold, release]."""
+    """The scenario as lookup tables indexed by [predecessor or cold, release]; bugs are
+    numbered transition bugs first, then depth bugs, then culprits."""
 
     rates: Floats
     transition_multiplier: Floats
     transition_bug: Ints
     depth_multiplier: Floats
     depth_bug: Ints
-    #: per bug (transition bugs first): its index into the fleet's signatures, and fatality
+    #: per bug: its index into the fleet's signatures, and fatality (with a last 0
+    #: for "no bug", -1)
     signature: Ints
     fatal: Floats
+    #: per bug and host: whether the bug can strike there (its ``only_on`` fact)
+    strikes: Bools
+    #: probability of an early crash, and its bug
+    early_chance: Floats
+    early_bug: Ints
 
 
-def _faults(plan: Scenario, signatures: tuple[Signature, ...]) -> _Faults:
+def _faults(
+    plan: Scenario,
+    signatures: tuple[Signature, ...],
+    facts: Sequence[Mapping[str, str]],
+) -> _Faults:
     n = len(CALENDAR)
     index = {r.release: i for i, r in enumerate(CALENDAR)}
     multiplier = np.ones((n + 1, n))
     bug = np.full((n + 1, n), -1)
+    early_chance, early_bug = np.zeros((n + 1, n)), np.full((n + 1, n), -1)
+    bugs = len(plan.transition_bugs) + len(plan.depth_bugs) + len(plan.culprits)
+    strikes = np.ones((bugs, len(facts)), bool)
     for number, tbug in enumerate(plan.transition_bugs):
         rows = [index[p] for p in tbug.predecessors]
+        if tbug.early:
+            early_chance[rows, index[tbug.release]] = tbug.multiplier / 100
+            early_bug[rows, index[tbug.release]] = number
+            continue
         multiplier[rows, index[tbug.release]] = tbug.multiplier
         bug[rows, index[tbug.release]] = number
+        if tbug.only_on is not None:
+            fact, value = tbug.only_on
+            strikes[number] = [f.get(fact) == value for f in facts]
     depth_multiplier, depth_bug = np.ones(n), np.full(n, -1)
     for number, dbug in enumerate(plan.depth_bugs, len(plan.transition_bugs)):
         depth_multiplier[index[dbug.release]] = dbug.multiplier
         depth_bug[index[dbug.release]] = number
-    bugs = [
+    for number, culprit in enumerate(
+        plan.culprits, len(plan.transition_bugs) + len(plan.depth_bugs)
+    ):
+        multiplier[index[culprit.predecessor], :] = culprit.multiplier
+        bug[index[culprit.predecessor], :] = number
+    chosen = [
         *(b.signature for b in plan.transition_bugs),
         *(b.signature for b in plan.depth_bugs),
+        *(b.signature for b in plan.culprits),
     ]
     return _Faults(
         np.array(plan.rates),
@@ -298,8 +424,11 @@ def _faults(plan: Scenario, signatures: tuple[Signature, ...]) -> _Faults:
         bug,
         depth_multiplier,
         depth_bug,
-        np.array([signatures.index(s) for s in bugs], dtype=np.int64),
-        np.array([float(s.fatal) for s in bugs]),
+        np.array([signatures.index(s) for s in chosen], dtype=np.int64),
+        np.array([*(float(s.fatal) for s in chosen), 0.0]),
+        strikes,
+        early_chance,
+        early_bug,
     )
 
 
@@ -346,14 +475,27 @@ class _Rates:
 
     @classmethod
     def of(
-        cls, faults: _Faults, noise: _Noise, *, base: Floats, row: Ints, release: Ints, count: Ints
+        cls,
+        faults: _Faults,
+        noise: _Noise,
+        *,
+        base: Floats,
+        row: Ints,
+        release: Ints,
+        count: Ints,
+        host: Ints,
     ) -> _Rates:
-        """The rates of boots of ``release`` after ``row`` (a predecessor, or
+        """The rates of boots of ``host`` of ``release`` after ``row`` (a predecessor, or
         ``len(CALENDAR)`` for cold) at kexec count ``count``, ``base`` being noise."""
-        multiplier = faults.transition_multiplier[row, release]
+        transition = faults.transition_bug[row, release]
+        strikes = np.ones(len(host), bool)
+        if len(faults.strikes):
+            strikes = (transition < 0) | faults.strikes[np.maximum(transition, 0), host]
+        transition = np.where(strikes, transition, -1)
+        multiplier = np.where(strikes, faults.transition_multiplier[row, release], 1.0)
         depth = faults.depth_multiplier[release] ** count
         rates = np.stack([base, base * (multiplier - 1), base * multiplier * (depth - 1)])
-        bug = np.stack([faults.transition_bug[row, release], faults.depth_bug[release]])
+        bug = np.stack([transition, faults.depth_bug[release]])
         share = np.stack([np.full(len(base), noise.fatal_share), *faults.fatal[bug]])
         return cls(rates, rates * share, bug)
 
@@ -395,36 +537,105 @@ class _Rates:
         return crash_boot, signature, at
 
 
-def simulate(hosts: int, days: float, seed: int) -> Fleet:
-    """A fleet of ``hosts`` hosts over ``days`` days; the same arguments give the same fleet.
+@dataclass(frozen=True, eq=False)
+class _Extras:
+    """The survivable crashes that come besides the rates: early-boot bugs, flaky
+    hosts, an incident (its start, end in hours and multiplier); drawn from their own
+    random stream, so that a fleet without them is the fleet of before."""
 
-    :raises InputError: no hosts, a window that is not a positive number of
-        days, or a negative seed.
-    """
+    rng: np.random.Generator
+    flaky: Bools
+    incident: tuple[float, float, float] | None
+
+    @classmethod
+    def of(cls, plan: Scenario, hosts: int, days: float) -> _Extras | None:
+        if plan.kind == "transition":
+            return None
+        rng = np.random.default_rng([plan.seed, 5])
+        flaky = np.zeros(hosts, bool)
+        if plan.flaky_share:
+            many = min(hosts, max(5, round(plan.flaky_share * hosts)))
+            flaky[rng.choice(hosts, many, replace=False)] = True
+        if plan.incident is None:
+            return cls(rng, flaky, None)
+        begin = plan.incident.start * days * 24
+        return cls(rng, flaky, (begin, begin + plan.incident.days * 24, plan.incident.multiplier))
+
+    def draw(
+        self,
+        noise: _Noise,
+        faults: _Faults,
+        boots: tuple[Ints, Ints, Ints, Floats, Floats, Floats],
+    ) -> tuple[tuple[Ints, Ints, Floats], Floats]:
+        """``boots`` are each one's host, predecessor row, release, start, hours and noise
+        rate. Returns each crash's boot, signature and time, and the expected crashed
+        boots each early bug adds."""
+        rng = self.rng
+        host, row, release, start, hours, base = boots
+        n = len(host)
+        picked: list[tuple[Ints, Ints, Floats]] = []
+        chance, bug = faults.early_chance[row, release], faults.early_bug[row, release]
+        at = rng.exponential(EARLY_MEAN_HOURS, n)
+        window = np.minimum(EARLY_HOURS, hours)
+        hit = (rng.random(n) < chance) & (at < window)
+        reach = chance * (1 - np.exp(-window / EARLY_MEAN_HOURS)) * np.exp(-base * hours)
+        excess = np.bincount(bug[bug >= 0], reach[bug >= 0], minlength=len(faults.signature))
+        picked.append((np.flatnonzero(hit), faults.signature[bug[hit]], at[hit]))
+        shaky = self.flaky[host] & (rng.random(n) < FLAKY_CRASH)
+        many = int(shaky.sum())
+        picked.append(
+            (np.flatnonzero(shaky), noise.draw(rng, False, many), rng.random(many) * hours[shaky])
+        )
+        if self.incident is not None:
+            begin, end, multiplier = self.incident
+            since = np.maximum(start, begin)
+            overlap = np.clip(np.minimum(start + hours, end) - since, 0, None)
+            boot = np.repeat(np.arange(n), rng.poisson(base * (multiplier - 1) * overlap))
+            when = since[boot] - start[boot] + rng.random(len(boot)) * overlap[boot]
+            picked.append((boot, noise.draw(rng, False, len(boot)), when))
+        boot, signature, when = (np.concatenate(c) for c in zip(*picked, strict=True))
+        added = (boot.astype(np.int64), signature.astype(np.int64), when.astype(np.float64))
+        return added, excess.astype(np.float64)
+
+
+def _checked(hosts: int, days: float) -> None:
     if hosts < 1:
         raise InputError(f"a fleet needs at least 1 host, not {hosts}")
     if not (math.isfinite(days) and days > 0):
         raise InputError(f"the window must be a positive number of days, not {days}")
-    plan = scenario(seed)
+
+
+def simulate(hosts: int, days: float, seed: int, kind: str = "transition") -> Fleet:
+    """A fleet of ``hosts`` hosts over ``days`` days with faults of ``kind`` (one of
+    :data:`~kexec_lineage.sim.scenario.KINDS`); the same arguments give the same fleet.
+
+    :raises InputError: no hosts, a window that is not a positive number of
+        days, a negative seed or an unknown kind.
+    """
+    _checked(hosts, days)
+    plan = scenario(seed, kind)
     signatures = (*(s for s, _ in NOISE), *BUGS)
-    faults, noise = _faults(plan, signatures), _Noise()
     rng = np.random.default_rng([seed, 1])
     platform, region, canary = (
         rng.integers(0, len(PLATFORMS), hosts),
         rng.integers(0, len(REGIONS), hosts),
         rng.random(hosts) < CANARY_SHARE,
     )
+    fact_sets, fact_set = _host_facts(seed, platform, region)
+    faults, noise = _faults(plan, signatures, [fact_sets[i] for i in fact_set]), _Noise()
+    extras = _Extras.of(plan, hosts, days)
     offers = _offers(days)[(platform * len(REGIONS) + region) * 2 + canary]
-    factor = np.array(plan.platform_factors)[platform]
-    mean_hours = np.array(REBOOT_DAYS)[platform] * 24
+    factor, mean_hours = np.array(plan.platform_factors)[platform], REBOOT_HOURS[platform]
     window = days * 24
 
     # What each host still up carries from one boot to its next.
     active = np.arange(hosts)
     start = rng.uniform(0, min(24.0, window), hosts)
-    kexec = np.zeros(hosts, bool)
-    release = np.zeros(hosts, np.int64)
-    count = np.zeros(hosts, np.int64)
+    kexec, release, count = (
+        np.zeros(hosts, bool),
+        np.zeros(hosts, np.int64),
+        np.zeros(hosts, np.int64),
+    )
     steps: list[tuple[NDArray[Any], ...]] = []
     crash_steps: list[tuple[NDArray[Any], ...]] = []
     excess = np.zeros(len(faults.signature))
@@ -438,7 +649,9 @@ def simulate(hosts: int, days: float, seed: int) -> Fleet:
         lost = kexec & (rng.random(n) < LOST_SHARE)
         row = np.where(kexec, previous, len(CALENDAR))
         base = faults.rates[release] * factor[active]
-        rates = _Rates.of(faults, noise, base=base, row=row, release=release, count=count)
+        rates = _Rates.of(
+            faults, noise, base=base, row=row, release=release, count=count, host=active
+        )
 
         planned = 0.5 + rng.gamma(2.0, mean_hours[active] / 2)
         span = np.minimum(planned, window - start)
@@ -448,6 +661,12 @@ def simulate(hosts: int, days: float, seed: int) -> Fleet:
         excess += rates.excess(span, len(excess))
         crash_boot, signature, at = rates.draw(rng, noise, faults, hours, fatal)
         crash_steps.append((crash_boot + booted, signature, at))
+        if extras is not None:
+            (more, more_signature, more_at), early = extras.draw(
+                noise, faults, (active, row, release, start, hours, base)
+            )
+            crash_steps.append((more + booted, more_signature, more_at))
+            excess += early
 
         ends = fatal | (planned < window - start)
         kexec = ~fatal & (rng.random(n) < KEXEC_SHARE)
@@ -470,11 +689,41 @@ def simulate(hosts: int, days: float, seed: int) -> Fleet:
         platform,
         region,
         canary,
+        fact_sets,
+        fact_set,
+        np.zeros(hosts, bool) if extras is None else extras.flaky,
         boots,
         crashes,
         signatures,
         tuple(excess.tolist()),
     )
+
+
+def _host_facts(seed: int, platform: Ints, region: Ints) -> tuple[tuple[dict[str, str], ...], Ints]:
+    """Each host's facts: its platform's, its region as an operator's label, and
+    5-level paging, a TPM and BIOS boot drawn apart (from their own random stream,
+    so that facts change nothing else of a seed's fleet)."""
+    rng = np.random.default_rng([seed, 3])
+    hosts = len(platform)
+    la57, tpm = rng.random(hosts) < LA57_SHARE, rng.random(hosts) < TPM_SHARE
+    bios = (platform == 2) & (rng.random(hosts) < BIOS_SHARE)
+    key = np.ravel_multi_index(
+        (platform, region, la57, tpm, bios), (len(PLATFORMS), len(REGIONS), 2, 2, 2)
+    )
+    cells, fact_set = np.unique(key, return_inverse=True)
+    sets = tuple(
+        PLATFORM_FACTS[p]
+        | {
+            "cpu.flag.la57": str(int(l5)),
+            "tpm.present": str(int(t)),
+            "boot.firmware": "bios" if b else "efi",
+            "label.region": REGIONS[r],
+        }
+        for p, r, l5, t, b in zip(
+            *np.unravel_index(cells, (len(PLATFORMS), len(REGIONS), 2, 2, 2)), strict=True
+        )
+    )
+    return sets, fact_set.astype(np.int64)
 
 
 def _ordered(

@@ -32,13 +32,10 @@ from kexec_lineage.logs.console import console_line
 from kexec_lineage.model.boot import Boot, Evidence
 from kexec_lineage.model.handover import Handover
 from kexec_lineage.sim.crashes import Signature, report_lines
-from kexec_lineage.sim.fleet import ENDINGS, Fleet
+from kexec_lineage.sim.fleet import ENDINGS, LINE_USEC, USEC, Fleet, report_start
 from kexec_lineage.sim.scenario import CALENDAR, HARDWARE
 
 __all__ = ("WalkedBoot", "WalkedCrash", "console_output", "timed_report", "walk")
-
-_USEC = 3_600_000_000  # microseconds per hour
-_LINE_USEC = 100  # between the lines of one report
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +67,7 @@ class WalkedBoot:
     @property
     def end(self) -> int:
         """Microseconds from the boot's start to its last console line."""
-        return round(self.hours * _USEC)
+        return round(self.hours * USEC)
 
 
 class _KernelModel:
@@ -101,7 +98,7 @@ def walk(fleet: Fleet) -> Iterator[tuple[int, list[WalkedBoot]]]:
     signature, at = c.signature.tolist(), c.at.tolist()
     model = _KernelModel()
     for host in range(fleet.hosts):
-        name, hardware = fleet.host_name(host), HARDWARE[fleet.platform[host]]
+        name, hardware = fleet.host_name(host), HARDWARE[int(fleet.platform[host])]
         walked: list[WalkedBoot] = []
         for i in range(host_first[host], host_first[host + 1]):
             kernel = kernels[release[i]]
@@ -154,12 +151,8 @@ def timed_report(view: WalkedBoot, crash: WalkedCrash) -> list[tuple[int, str]]:
         release=view.record.release,
         hardware=view.hardware,
     )
-    length = len(lines) * _LINE_USEC
-    if crash.signature.fatal:
-        first = view.end - length + _LINE_USEC
-    else:  # after the boot messages, before the shutdown messages
-        first = min(max(round(crash.at * _USEC), 10_000_000), view.end - 2_000_000 - length)
-    return [(first + k * _LINE_USEC, line) for k, line in enumerate(lines)]
+    first = int(report_start(crash.at, view.end, crash.signature.fatal, len(lines)))
+    return [(first + k * LINE_USEC, line) for k, line in enumerate(lines)]
 
 
 def console_output(timed: list[tuple[int, str]]) -> bytes:

@@ -1,0 +1,97 @@
+"""
+Culprits
+--------
+
+A kernel that damages whatever it kexecs into (it leaves a device, the IOMMU
+or the handed-over memory in a bad state) raises the crash rate of every
+release after it, and in a release that it supplied most of the kexec boots
+to, nothing is left to compare it with. Pooled over its successor releases,
+stratum by stratum (release, host class, depth), its boots still stand out
+against the other predecessors of the same releases; a kernel is named a
+culprit only where that holds beyond its :data:`BEYOND` strongest successor
+(a bug of one transition is a suspect, not a culprit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kexec_lineage.fleet.cells import Releases, compared, strata
+from kexec_lineage.fleet.stats import (
+    Stratum,
+    mantel_haenszel_rr,
+    stratified_exact_p,
+)
+from kexec_lineage.model.transition import COLD
+
+__all__ = ("BEYOND", "Pooled", "pooled")
+
+#: How many of its strongest successors a culprit's excess must not rest on alone.
+BEYOND = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Pooled:
+    """One predecessor's kexecs into all its successor releases against their others."""
+
+    predecessor: str
+    #: releases whose boots after it crash more than after their other predecessors
+    successors: tuple[str, ...]
+    rate_ratio: float
+    p: float
+    #: the same test without the :data:`BEYOND` successors of the largest excess
+    p_beyond: float
+    counts: tuple[int, int, int, int]
+
+
+def pooled(releases: Releases, eligible: Callable[[str], bool] = lambda _: True) -> list[Pooled]:
+    """The pooled test of every kexec predecessor found in two releases or more."""
+    per: dict[str, dict[str, list[Stratum]]] = {}
+    counts: dict[str, tuple[int, int, int, int]] = {}
+    for release, cells in releases.items():
+        for predecessor in cells:
+            if predecessor == COLD or not eligible(predecessor):
+                continue
+            others = (c for p, c in cells.items() if p != predecessor)
+            keyed = strata(cells[predecessor], others)
+            per.setdefault(predecessor, {})[release] = list(keyed.values())
+            these = compared([predecessor], cells, keyed)
+            before = counts.get(predecessor, (0, 0, 0, 0))
+            counts[predecessor] = (
+                before[0] + these[0],
+                before[1] + these[1],
+                before[2] + these[2],
+                before[3] + these[3],
+            )
+    out = []
+    for predecessor, by_release in per.items():
+        if len(by_release) < 2:
+            continue
+        excess = {r: _excess(s) for r, s in by_release.items()}
+        successors = tuple(
+            sorted(r for r, e in excess.items() if e > 0 and mantel_haenszel_rr(by_release[r]) > 1)
+        )
+        every = [s for group in by_release.values() for s in group]
+        strongest = sorted(excess, key=lambda r: -excess[r])[:BEYOND]
+        beyond = [s for r, group in by_release.items() if r not in strongest for s in group]
+        out.append(
+            Pooled(
+                predecessor,
+                successors,
+                mantel_haenszel_rr(every),
+                stratified_exact_p(every),
+                stratified_exact_p(beyond),
+                counts[predecessor],
+            )
+        )
+    return out
+
+
+def _excess(group: list[Stratum]) -> float:
+    """Events above what the others' rates predict, in strata that compare."""
+    return sum(
+        s.crashed - s.exposure * s.other_crashed / s.other_exposure
+        for s in group
+        if s.exposure > 0 and s.other_exposure > 0
+    )
