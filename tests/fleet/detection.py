@@ -133,11 +133,11 @@ def score(
         bug = next((b for b in bugs if _matches(s.release, s.predecessors, b)), None)
         judge(bug is not None or bool(culprits & set(s.predecessors)), s.sentence)
         for o in s.only_on:
-            named = {f"{o.fact}={o.value}", *o.same_as}
+            said = {f"{o.fact}={o.value}", *o.same_as}
             right = (
                 bug is not None
                 and bug["only_on"] is not None
-                and (f"{bug['only_on']['fact']}={bug['only_on']['value']}" in named)
+                and (f"{bug['only_on']['fact']}={bug['only_on']['value']}" in said)
             )
             judge(right, f"{s.release} only on {o.fact}={o.value}")
     for c in result.culprits:

@@ -171,7 +171,7 @@ def test_facts_are_stored_once_per_set_and_follow_the_boot(store: Store) -> None
     assert store.ingest_boots([BootRecord(second, facts=new_bios)]) == Stored(updated=1)
     assert fact_set_table(store) == {facts_digest(f): f for f in (old_bios, new_bios)}
     by_boot = {r["boot_id"]: r["fact_set_id"] for r in rows(store, boots)}
-    sets = {r["id"]: json.loads(r["facts"]) for r in rows(store, fact_sets)}
+    sets = {r["id"]: json.loads(str(r["facts"])) for r in rows(store, fact_sets)}
     assert {b: sets[i] for b, i in by_boot.items()} == {"b-1": old_bios, "b-2": new_bios}
 
 
