@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from kexec_lineage.fleet.analysis import Analysis, analyze
-from kexec_lineage.fleet.count_table import CountRow, TitleRow
+from kexec_lineage.fleet.count_table import CountRow, HostSpread, TitleRow
 from kexec_lineage.fleet.stats import Stratum, gamma_prior, mantel_haenszel_rr, stratified_exact_p
 from kexec_lineage.model.transition import COLD
 
@@ -140,3 +140,31 @@ def test_kexec_titles_are_tested_and_json() -> None:
 def test_gamma_prior_centres_on_the_pooled_rate() -> None:
     shape, rate = gamma_prior([(1, 100.0), (2, 100.0), (1, 100.0), (30, 100.0)])
     assert abs(shape / rate - 34 / 400) < 1e-9
+
+
+def culprit_fleet() -> list[CountRow]:
+    """Three releases, each kexec'd into from 7.1.0 and 7.1.1; after 7.1.0 five times the
+    crashes."""
+    rows = []
+    for release in ("7.2.0", "7.2.1", "7.2.2"):
+        for predecessor, crashed in (("7.1.0", 250), ("7.1.1", 50)):
+            rows.append(
+                CountRow(
+                    release, predecessor, "kexec", 1, "alpha", 5000, 5000 * 30.0, crashed, crashed
+                )
+            )
+    return rows
+
+
+def test_a_culprit_is_named_once_and_only_from_crashes_of_several_hosts() -> None:
+    rows = culprit_fleet()
+    found = analyze(rows, [], fact_sets=CLASSES)
+    assert [c.predecessor for c in found.culprits] == ["7.1.0"]
+    assert found.culprits[0].successors == ("7.2.0", "7.2.1", "7.2.2")
+    assert {s.explained_by for s in found.suspects} == {"7.1.0"}
+    # The same counts, but each release's crashes after 7.1.0 from one host only.
+    spread = {
+        (r.release, r.predecessor): HostSpread(40, 1 if r.predecessor == "7.1.0" else 20)
+        for r in rows
+    }
+    assert analyze(rows, [], spread, fact_sets=CLASSES).culprits == ()

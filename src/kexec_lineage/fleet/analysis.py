@@ -623,7 +623,7 @@ def analyze(
         if found := best_range(release, cells, eligible_in(release)):
             ranges[release] = (found, tests.add(found.p))
     conditional = _search_facts(counts, sets, host_class, rates, tests)
-    culprits = [(c, tests.add(c.p)) for c in pooled(by_rate)]
+    culprits = [(c, tests.add(c.p)) for c in pooled(by_rate, lambda r, p: eligible_in(r)(p))]
     early = []
     for release, cells in by_share.items():
         if found := best_range(release, cells, eligible_in(release)):

@@ -45,13 +45,16 @@ class Pooled:
     counts: tuple[int, int, int, int]
 
 
-def pooled(releases: Releases, eligible: Callable[[str], bool] = lambda _: True) -> list[Pooled]:
-    """The pooled test of every kexec predecessor found in two releases or more."""
+def pooled(
+    releases: Releases, eligible: Callable[[str, str], bool] = lambda _r, _p: True
+) -> list[Pooled]:
+    """The pooled test of every kexec predecessor found in two releases or more;
+    ``eligible(release, predecessor)`` says which of its transitions may count."""
     per: dict[str, dict[str, list[Stratum]]] = {}
     counts: dict[str, tuple[int, int, int, int]] = {}
     for release, cells in releases.items():
         for predecessor in cells:
-            if predecessor == COLD or not eligible(predecessor):
+            if predecessor == COLD or not eligible(release, predecessor):
                 continue
             others = (c for p, c in cells.items() if p != predecessor)
             keyed = strata(cells[predecessor], others)
