@@ -13,19 +13,14 @@ A source that cannot be read leaves a problem line and the others are read anywa
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
-from kexec_lineage.errors import LineageError
-from kexec_lineage.host.files import read_bytes
+from kexec_lineage.host.files import Problems, read_bytes
 from kexec_lineage.host.identity import read_text
 from kexec_lineage.host.kho_debugfs import kho_active
 from kexec_lineage.model.wire import FACT_KEY, MAX_FACT_VALUE, MAX_FACTS
 
 __all__ = ("CPU_FLAGS", "DMI_FIELDS", "MAX_LABELS", "MAX_LIVEPATCHES", "read_facts")
-
-T = TypeVar("T")
 
 DMI = "sys/class/dmi/id"
 #: The DMI files read, each as ``dmi.<name>``.
@@ -229,14 +224,8 @@ def read_facts(root: Path) -> tuple[dict[str, str], tuple[str, ...]]:
     :func:`~kexec_lineage.model.wire.facts_problem`, and a line for each source
     that could not be read."""
     facts: dict[str, str] = {}
-    problems: list[str] = []
-
-    def attempt(what: str, step: Callable[[], T], default: T) -> T:
-        try:
-            return step()
-        except (LineageError, OSError, ValueError) as exc:
-            problems.append(_printable(f"{what}: {type(exc).__name__}: {exc}"))
-            return default
+    problems = Problems()
+    attempt = problems.attempt
 
     def text(relative: str) -> str | None:
         return attempt(relative, lambda: read_text(root, relative), None)
@@ -285,11 +274,14 @@ def read_facts(root: Path) -> tuple[dict[str, str], tuple[str, ...]]:
     patches: list[str] = attempt(LIVEPATCH, lambda: _livepatches(root), [])
     enabled = [name for name in patches if text(f"{LIVEPATCH}/{name}/enabled") == "1"]
     if len(enabled) > MAX_LIVEPATCHES:
-        problems.append(f"{LIVEPATCH}: {len(enabled)} enabled; the first {MAX_LIVEPATCHES} kept")
+        problems.lines.append(
+            f"{LIVEPATCH}: {len(enabled)} enabled; the first {MAX_LIVEPATCHES} kept"
+        )
     for name in enabled[:MAX_LIVEPATCHES]:
         facts["livepatch." + _NOT_KEY.sub("_", name.lower())[: 64 - len("livepatch.")]] = "1"
 
     labels = text(LABELS)
     if labels is not None:
-        facts |= _labels(labels, min(MAX_LABELS, MAX_FACTS - len(facts)), problems)
-    return facts, tuple(problems)
+        facts |= _labels(labels, min(MAX_LABELS, MAX_FACTS - len(facts)), problems.lines)
+    # A broken file's error may quote its bytes: each line printable, as facts are.
+    return facts, tuple(_printable(line) for line in problems.lines)

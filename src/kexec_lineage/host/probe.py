@@ -15,16 +15,16 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from kexec_lineage.abi import kexec_metadata
 from kexec_lineage.abi.cmdline import parse_params, split_cmdline
-from kexec_lineage.errors import LineageError, MetadataError
+from kexec_lineage.errors import MetadataError
 from kexec_lineage.host.facts import read_facts
-from kexec_lineage.host.files import read_bytes
+from kexec_lineage.host.files import Problems, read_bytes
 from kexec_lineage.host.identity import Identity, read_identity, read_started_at, read_text
 from kexec_lineage.host.kho_debugfs import DEBUGFS_KHO
 from kexec_lineage.host.ledger import Ledger
@@ -38,7 +38,6 @@ from kexec_lineage.model.lineage import KhoEvidence, LineageParams
 __all__ = ("Probe", "PstoreDump", "probe", "read_kmsg")
 
 PSTORE = Path("sys/fs/pstore")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,15 +180,8 @@ def probe(root: Path, ledger: Ledger) -> Probe:
         leaves a problem note when it fails.
     """
     identity = read_identity(root)
-    problems: list[str] = []
-
-    def attempt(what: str, step: Callable[[], T], default: T) -> T:
-        try:
-            return step()
-        except (LineageError, OSError, ValueError) as exc:
-            problems.append(f"{what}: {type(exc).__name__}: {exc}")
-            return default
-
+    problems = Problems()
+    attempt = problems.attempt
     cmdline = attempt("cmdline", lambda: read_text(root, "proc/cmdline"), None)
     words = split_cmdline(cmdline or "")
     crash_kernel = (
@@ -203,7 +195,6 @@ def probe(root: Path, ledger: Ledger) -> Probe:
     recorded = next((b for b in boots if b.boot_id == identity.boot_id), None)
     harvested = frozenset(str(e.get("digest")) for e in entries if e.get("type") == "pstore")
     facts, fact_problems = read_facts(root)
-    problems += fact_problems
     return Probe(
         identity=identity,
         cmdline=cmdline,
@@ -217,5 +208,5 @@ def probe(root: Path, ledger: Ledger) -> Probe:
         started_at=attempt("boot clock", lambda: read_started_at(root), None),
         previous_start=Ledger.start_of(entries, history[-1].boot_id) if history else None,
         facts=facts,
-        problems=tuple(problems),
+        problems=(*problems.lines, *fact_problems),
     )
