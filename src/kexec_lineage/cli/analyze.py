@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from kexec_lineage.cli.fleetdb import add_db_argument, open_db
 from kexec_lineage.cli.output import print_json, table
+from kexec_lineage.fleet.count_table import EARLY_SECONDS
 from kexec_lineage.model.wire import CLASS_FACTS, FACT_KEY
 
 if TYPE_CHECKING:
@@ -42,9 +43,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--early-minutes",
         type=_minutes,
-        default=15.0,
+        default=EARLY_SECONDS / 60,
         metavar="M",
-        help="a crash this soon after boot is early (default: 15)",
+        help=f"a crash this soon after boot is early (default: {EARLY_SECONDS / 60:g})",
     )
     parser.set_defaults(run=run)
 
@@ -67,7 +68,9 @@ def _minutes(text: str) -> float:
 
 
 def analyze_store(
-    store: Store, class_facts: Sequence[str] = CLASS_FACTS, early_minutes: float = 15.0
+    store: Store,
+    class_facts: Sequence[str] = CLASS_FACTS,
+    early_minutes: float = EARLY_SECONDS / 60,
 ) -> Analysis:
     """Count in the database, then run the statistics; timings on stderr."""
     from kexec_lineage.fleet.analysis import analyze

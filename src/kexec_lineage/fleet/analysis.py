@@ -32,6 +32,7 @@ beside for comparison.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -419,29 +420,28 @@ def _suspects(
     prior: tuple[float, float],
     titles: Sequence[TitleRow],
     early_cells: Releases,
+    culprits: Mapping[str, Culprit],
 ) -> list[Suspect]:
     """Fleet-wide suspects with the fact values their excess sits in, and the suspects
     found only within some hosts."""
+
+    def q_of(c: _Conditional) -> float:
+        return max(qs[c.test], qs[c.focus_test])
+
     out = []
     for release in sorted(set(ranges) | set(conditional)):
         focused = sorted(
-            (
-                c
-                for c in conditional.get(release, ())
-                if c.concentrated and max(qs[c.test], qs[c.focus_test]) <= Q_LEVEL
-            ),
+            (c for c in conditional.get(release, ()) if c.concentrated and q_of(c) <= Q_LEVEL),
             key=lambda c: (qs[c.test], c.selection.fact),
         )
         wide = ranges.get(release)
         if wide is not None and qs[wide[1]] <= Q_LEVEL:
             found, q = wide[0], qs[wide[1]]
-            focused = [c for c in focused if set(c.found.predecessors) & set(found.predecessors)]
         elif focused:
             found, q = focused[0].found, qs[focused[0].test]
-            focused = [c for c in focused if set(c.found.predecessors) & set(found.predecessors)]
         else:
             continue
-        focused = _narrowest(focused)
+        overlapping = [c for c in focused if set(c.found.predecessors) & set(found.predecessors)]
         x, n, y, m = found.counts
         suspect = Suspect(
             release=release,
@@ -458,10 +458,11 @@ def _suspects(
             q=q,
             title=_title_of(found, titles),
             sentence="",
-            only_on=tuple(_only_on(c, max(qs[c.test], qs[c.focus_test])) for c in focused),
+            only_on=tuple(_only_on(c, q_of(c)) for c in _narrowest(overlapping)),
             early_share=_share(early_cells.get(release, {}), found.predecessors),
+            explained_by=next((p for p in found.predecessors if p in culprits), None),
         )
-        out.append(suspect)
+        out.append(replace(suspect, sentence=_suspect_sentence(suspect)))
     return out
 
 
@@ -610,23 +611,22 @@ def analyze(
     def shares(row: CountRow) -> tuple[float, float, float]:
         return (row.early_crashed_boots, row.crashed_boots, row.crashed_boots)
 
-    def eligible_in(release: str) -> Callable[[str], bool]:
-        if spread is None:
-            return lambda _: True
-        return lambda p: spread[(release, p)].crashed_hosts >= MIN_HOSTS
+    def eligible(release: str, predecessor: str) -> bool:
+        """Whether several hosts share the crashes of this transition (see MIN_HOSTS)."""
+        return spread is None or spread[(release, predecessor)].crashed_hosts >= MIN_HOSTS
 
     tests = _Tests()
     by_rate = by_release(counts, host_class, rates)
     by_share = by_release(counts, host_class, shares)
     ranges = {}
     for release, cells in by_rate.items():
-        if found := best_range(release, cells, eligible_in(release)):
+        if found := best_range(release, cells, functools.partial(eligible, release)):
             ranges[release] = (found, tests.add(found.p))
     conditional = _search_facts(counts, sets, host_class, rates, tests)
-    culprits = [(c, tests.add(c.p)) for c in pooled(by_rate, lambda r, p: eligible_in(r)(p))]
+    culprits = [(c, tests.add(c.p)) for c in pooled(by_rate, eligible)]
     early = []
     for release, cells in by_share.items():
-        if found := best_range(release, cells, eligible_in(release)):
+        if found := best_range(release, cells, functools.partial(eligible, release)):
             early.append((found, tests.add(found.p)))
     minutes = early_seconds / 60
     depth = [(d, tests.add(d[3])) for d in _depth(counts, hours, host_class)]
@@ -650,12 +650,15 @@ def analyze(
         and c.p_beyond <= Q_LEVEL
         and c.rate_ratio >= _CULPRIT_RATIO
     }
-    suspects = [
-        _with_sentence(s, named)
-        for s in _suspects(
-            ranges, conditional, qs, prior=prior, titles=titles, early_cells=by_share
-        )
-    ]
+    suspects = _suspects(
+        ranges,
+        conditional,
+        qs,
+        prior=prior,
+        titles=titles,
+        early_cells=by_share,
+        culprits=named,
+    )
     findings = [
         DepthFinding(
             release,
@@ -707,9 +710,3 @@ def analyze(
         class_facts=tuple(class_facts),
         early_minutes=minutes,
     )
-
-
-def _with_sentence(suspect: Suspect, culprits: Mapping[str, Culprit]) -> Suspect:
-    explained = next((p for p in suspect.predecessors if p in culprits), None)
-    done = replace(suspect, explained_by=explained)
-    return replace(done, sentence=_suspect_sentence(done))
