@@ -42,6 +42,15 @@ def first_bad_with_evidence(bug: dict[str, Any], counts: Sequence[CountRow]) -> 
     return str(bug["first_bad_predecessor"])
 
 
+def exact(first: str, bug: dict[str, Any], counts: Sequence[CountRow]) -> bool:
+    """Whether ``first``, said to be the first bad predecessor of ``bug``, is: the true
+    one, or a bad one no later than :func:`first_bad_with_evidence`."""
+    if first == bug["first_bad_predecessor"]:
+        return True
+    evidence = first_bad_with_evidence(bug, counts)
+    return first in bug["predecessors"] and release_key(first) <= release_key(evidence)
+
+
 @dataclass
 class Score:
     detectable: int = 0
@@ -101,12 +110,9 @@ def score(
             )
             continue
         out.found += 1
-        # The true first bad predecessor is exact; so is the first that its boots
-        # show to be bad, where the true one left no trace in the data.
-        out.exact_first += match[0][0] in (
-            bug["first_bad_predecessor"],
-            first_bad_with_evidence(bug, counts),
-        )
+        # The true first bad predecessor is exact; so is, where the true one left no
+        # trace in the data, any bad one up to the first that its boots show to be bad.
+        out.exact_first += exact(match[0][0], bug, counts)
         if bug["only_on"] is not None:
             wanted = f"{bug['only_on']['fact']}={bug['only_on']['value']}"
             out.only_on_named += any(

@@ -12,6 +12,8 @@ from kexec_lineage.fleet.stats import Stratum, gamma_prior, mantel_haenszel_rr, 
 from kexec_lineage.model.transition import COLD
 
 PREDECESSORS = [f"7.1.{i}" for i in range(8)]
+#: The day every boot of these fleets started on (2026-06-01).
+DAY = 20_605
 
 
 def fleet(
@@ -40,7 +42,9 @@ def fleet(
                 n = boots // 3
                 crashed = int(rng.binomial(n, min(rate, 1.0)))
                 rows.append(
-                    CountRow("7.2.0", pred, how, depth, platform, n, n * 30.0, crashed, crashed)
+                    CountRow(
+                        "7.2.0", pred, how, depth, platform, DAY, n, n * 30.0, crashed, crashed
+                    )
                 )
                 if crashed:
                     title = (
@@ -150,7 +154,16 @@ def culprit_fleet() -> list[CountRow]:
         for predecessor, crashed in (("7.1.0", 250), ("7.1.1", 50)):
             rows.append(
                 CountRow(
-                    release, predecessor, "kexec", 1, "alpha", 5000, 5000 * 30.0, crashed, crashed
+                    release,
+                    predecessor,
+                    "kexec",
+                    1,
+                    "alpha",
+                    DAY,
+                    5000,
+                    5000 * 30.0,
+                    crashed,
+                    crashed,
                 )
             )
     return rows
@@ -168,3 +181,30 @@ def test_a_culprit_is_named_once_and_only_from_crashes_of_several_hosts() -> Non
         for r in rows
     }
     assert analyze(rows, [], spread, fact_sets=CLASSES).culprits == ()
+
+
+def incident_fleet(days: tuple[int, int]) -> list[CountRow]:
+    """7.2.0 after 7.1.0 booted mostly on the second day, after 7.1.1 mostly on the
+    first; every boot crashes 1% of the time on the first day and 4% on the second (an
+    incident), with cold boots of 7.3.0 on both days to show it fleet-wide."""
+    plan = {
+        ("7.2.0", "7.1.0"): (1000, 3000),
+        ("7.2.0", "7.1.1"): (3000, 1000),
+        ("7.3.0", COLD): (4000, 4000),
+    }
+    rows = []
+    for (release, predecessor), boots in plan.items():
+        how, depth = ("cold", 0) if predecessor == COLD else ("kexec", 1)
+        for day, n, rate in zip(days, boots, (0.01, 0.04), strict=True):
+            crashed = round(n * rate)
+            rows.append(
+                CountRow(release, predecessor, how, depth, "", day, n, n * 10.0, crashed, crashed)
+            )
+    return rows
+
+
+def test_an_incident_of_some_days_is_not_blamed_on_what_booted_then() -> None:
+    assert analyze(incident_fleet((DAY, DAY + 1)), []).suspects == ()
+    # The same boots counted as of one day: the incident's crashes make a suspect.
+    blamed = analyze(incident_fleet((DAY, DAY)), []).suspects
+    assert [(s.release, s.predecessors) for s in blamed] == [("7.2.0", ("7.1.0",))]

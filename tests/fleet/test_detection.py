@@ -25,22 +25,20 @@ RECALL = {"culprit": 0.90}
 #: it does (strict), to be taken off this list. Until then :data:`FLOORS` keeps what
 #: each kind reaches now (measured 2026-12-03) from getting worse.
 NOT_YET = {
-    "transition": "8.0% of findings false (4 of 50, in two fleets): 5% at most",
-    "fact": "15 of 16 fact-conditional bugs found: 95% at least",
-    "early": "the first bad predecessor of 13 of 16 early bugs: 90% at least",
-    "incident": "crash rates that rise fleet-wide for days confound the transitions "
-    "rolled out then (15 false findings): the strata need the boot's time",
+    "fact": "15 of 16 fact-conditional bugs found: 95% at least (the one missed, 7.1.3 "
+    "after 7.1.2 on LA57 hosts of fleet 12: 7.1.2 supplied most of those hosts' boots of "
+    "7.1.3, which leaves few to compare with)",
 }
 #: (found, exact, false findings) at least, at least, at most, as shares (false: of all
 #: findings; for kinds without bugs, a count over the 20 fleets).
 FLOORS = {
-    "transition": (0.95, 0.90, 0.08),
+    "transition": (0.95, 0.90, 0.05),
     "fact": (0.90, 0.90, 0.05),
     "culprit": (0.90, 0.90, 0.05),
-    "early": (0.95, 0.80, 0.05),
+    "early": (0.95, 0.90, 0.05),
     "flaky": (0, 0, 1),
     "none": (0, 0, 1),
-    "incident": (0, 0, 20),
+    "incident": (0, 0, 1),
 }
 
 

@@ -25,7 +25,7 @@ from pyspark.sql import SparkSession
 from kexec_lineage.errors import InputError
 from kexec_lineage.fleet.analysis import analyze
 from kexec_lineage.fleet.count_queries import count_rows, fact_set_table, title_rows
-from kexec_lineage.fleet.count_table import DEPTH_BUCKETS, CountRow, TitleRow
+from kexec_lineage.fleet.count_table import DEPTH_BUCKETS, NO_DAY, CountRow, TitleRow
 from kexec_lineage.fleet.schema import boots, crashes, fact_sets
 from kexec_lineage.fleet.spark import (
     EXPORTED,
@@ -96,7 +96,7 @@ def build_fleet(store: Store, seed: int = 7) -> tuple[int, int]:
 
     Cold boots (some naming a previous release, which must not matter), kexec boots with
     and without a previous release, kdump boots, kexec counts in and on the edge of every
-    depth bucket, boots with and without facts (a host's changing halfway), boots
+    depth bucket, boots of several days and of none known, boots with and without facts (a host's changing halfway), boots
     without hours, several crashes per boot (the same title twice among them), crashes
     early, late, on the edge of the early window and of no known time, crashes whose
     boot was never stored, and a host with crashes and no boots. Hours are multiples of
@@ -117,14 +117,17 @@ def build_fleet(store: Store, seed: int = 7) -> tuple[int, int]:
                 how, previous, count = "kexec", release, count + 1
                 if roll > 0.93:
                     previous = None  # nobody recorded what it came from
-            if n == 20:
-                how, previous, count = "kexec", release, 9  # the edge of the last bucket
+            if n in (20, 21):  # the edges of the last buckets
+                how, previous, count = "kexec", release, (17, 13)[n - 20]
+            elif 7 <= n < 12 and host == "web-1":  # and of the counts below them
+                how, previous, count = "kexec", release, n + 1
             release = rng.choice(RELEASES)
             boot_id = f"{host}-b{n:03d}"
             hours = None if rng.random() < 0.2 else rng.randint(0, 4000) / 4
             boot = Boot(host, boot_id, release, how, previous, count)
             now = facts[n >= 20] or {}
-            boot_records.append(BootRecord(boot, 1.7e9 + n * 3600.0, hours, now))
+            start = None if rng.random() < 0.1 else 1.7e9 + n * 3600.0
+            boot_records.append(BootRecord(boot, start, hours, now))
             for k in range(rng.choice((0, 0, 0, 1, 1, 2, 3))):
                 title = rng.choice(TITLES)
                 uptime = rng.choice((None, 12.5, 899.75, 900.0, 900.25, 5000.0))
@@ -182,6 +185,7 @@ def test_fleet_exercises_every_rule(fleet: tuple[Store, Path]) -> None:
     # Guards the fixture: equality below means little on a fleet without these.
     counts = count_rows(fleet[0])
     assert {r.depth for r in counts} == set(DEPTH_BUCKETS)
+    assert NO_DAY in {r.day for r in counts} and len({r.day for r in counts}) >= 3
     assert {r.how for r in counts} == {"cold", "kexec", "kdump"}
     assert {COLD, UNKNOWN} < {r.predecessor for r in counts}
     assert len({r.facts for r in counts}) == 7  # six fact sets, and none

@@ -12,8 +12,13 @@ every release the predecessors are compared with the exact stratified test of
 :mod:`kexec_lineage.fleet.stats`, the strata being host class (the values of
 the class facts, :data:`DEFAULT_CLASS` unless chosen) and kexec-count bucket:
 a platform that merely upgraded first, or a chain that is merely deeper, is
-not blamed on the predecessor. A cold boot is the only predecessor at depth 0,
-so it is never the yardstick of a kexec predecessor. The predecessors are
+not blamed on the predecessor. Exposure is weighed by the fleet's crash rate
+on the day the boot started against all days': a fleet-wide incident of a few
+days raises the rates of whatever was rolled out then, not of a transition
+(stratifying by day did as well against incidents, but its strata of one day
+lose the comparisons culprits and early crashes rest on). A cold boot is the
+only predecessor at depth 0, so it is never the yardstick of a kexec
+predecessor. The predecessors are
 bisected (:mod:`kexec_lineage.fleet.cells`): the contiguous range whose boots
 crash most clearly more often than the others' at the same depth and class is
 the suspect, and its first release the first bad predecessor. The same search
@@ -42,6 +47,7 @@ from typing import Any
 from kexec_lineage.fleet.cells import Cell, Range, Releases, best_range, by_release
 from kexec_lineage.fleet.count_table import (
     EARLY_SECONDS,
+    NO_DAY,
     CountRow,
     HostSpread,
     TitleRow,
@@ -96,6 +102,9 @@ _MIN_FOCUSED = 10
 # A culprit raises its successors' crash rates by half at least: over many releases a
 # slight excess is significant, yet says more of a few transitions than of a kernel.
 _CULPRIT_RATIO = 1.5
+# A day's crash rate is shrunk towards the fleet's by this many crashed boots: a day of
+# few boots weighs as much as any.
+_DAY_EVENTS = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +292,35 @@ class _Tests:
 
     def adjust(self) -> list[float]:
         return benjamini_hochberg(self.p)
+
+
+def _over_days(rows: Sequence[CountRow], hours: bool) -> list[CountRow]:
+    """``rows`` with their days summed (day :data:`NO_DAY`: any), the exposure of each
+    day (boot-hours, or boots where ``hours`` is false) weighed by the fleet's crash
+    rate of that day against all days', which ``hours`` then holds."""
+    daily: dict[int, list[float]] = defaultdict(lambda: [0, 0.0])
+    for r in rows:
+        daily[r.day][0] += r.crashed_boots
+        daily[r.day][1] += r.hours if hours else r.boots
+    crashed = sum(x for x, _ in daily.values())
+    exposure = sum(e for _, e in daily.values())
+    rate = crashed / exposure if exposure else 0.0
+    weight = {
+        day: 1.0 if day == NO_DAY or not rate else (x + _DAY_EVENTS) / (e * rate + _DAY_EVENTS)
+        for day, (x, e) in daily.items()
+    }
+    sums: dict[tuple[str, str, str, int, str], list[float]] = {}
+    for r in rows:
+        total = sums.setdefault((r.release, r.predecessor, r.how, r.depth, r.facts), [0] * 5)
+        total[0] += r.boots
+        total[1] += (r.hours if hours else r.boots) * weight[r.day]
+        total[2] += r.crashed_boots
+        total[3] += r.crashes
+        total[4] += r.early_crashed_boots
+    return [
+        CountRow(*key, NO_DAY, int(n), h, int(x), int(c), int(e))
+        for key, (n, h, x, c, e) in sums.items()
+    ]
 
 
 @dataclass
@@ -602,7 +640,8 @@ def analyze(
         counts = [
             r for r in counts if spread.get((r.release, r.predecessor), none).hosts >= MIN_HOSTS
         ]
-    hours = hours_known(counts)
+    counts = _over_days(counts, hours_known(counts))
+    hours = True
     host_class = {d: "/".join(f.get(k, "") for k in class_facts) for d, f in sets.items()}
 
     def rates(row: CountRow) -> tuple[float, float, float]:

@@ -131,13 +131,20 @@ def _belongs(candidate: str, inside: Sequence[str], rr: float, cells: Mapping[st
     """Whether ``candidate``'s events are likelier at the range's elevated rate than at
     the outside's rate, stratum by stratum (a likelihood ratio above 1)."""
     outside = [cells[p] for p in cells if p not in inside and p != candidate]
-    events = expected = 0.0
+    events = expected = exposure = other_exposure = 0.0
     for s in strata(cells[candidate], outside).values():
         if s.exposure > 0 and s.other_exposure > 0:
             events += s.crashed
             expected += s.exposure * s.other_crashed / s.other_exposure
-    if expected <= 0 or rr <= 1:
+            exposure += s.exposure
+            other_exposure += s.other_exposure
+    if not exposure or rr <= 1:
         return False  # nothing to compare it with: no evidence that it belongs
+    if expected <= 0:
+        # The rest had no events where the candidate had some (an early bug's first
+        # predecessor beside a successor whose crashes all come late): half an event
+        # for the rest, so that its exposure still counts.
+        expected = 0.5 * exposure / other_exposure
     if math.isinf(rr):
         return events > 2 * expected
     return events * math.log(rr) > (rr - 1) * expected
@@ -172,18 +179,23 @@ def best_range(
         return None
     _, start = min(singles)
     low = high = start
-    while True:
+    tested = test([ordered[start]], cells)
+    while tested is not None:
         inside = ordered[low : high + 1]
-        tested = test(inside, cells)
-        if tested is None:
-            return None
         keyed, rr = tested
-        if low > 0 and _belongs(ordered[low - 1], inside, rr, cells):
-            low -= 1
-        elif high + 1 < len(ordered) and _belongs(ordered[high + 1], inside, rr, cells):
-            high += 1
+        # A neighbour joins where it belongs and leaves the others something to compare.
+        for lo, hi, neighbour in ((low - 1, high, low - 1), (low, high + 1, high + 1)):
+            if 0 <= neighbour < len(ordered) and _belongs(ordered[neighbour], inside, rr, cells):
+                grown = test(ordered[lo : hi + 1], cells)
+                if grown is not None:
+                    low, high, tested = lo, hi, grown
+                    break
         else:
             break
+    if tested is None:
+        return None
+    keyed, rr = tested
+    inside = ordered[low : high + 1]
     p = stratified_exact_p(list(keyed.values()))
     # The range grew from the most extreme of the predecessors: correct for that choice.
     return Range(

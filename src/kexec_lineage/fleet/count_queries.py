@@ -23,6 +23,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from kexec_lineage.fleet.count_table import (
     DEPTH_BUCKETS,
     EARLY_SECONDS,
+    NO_DAY,
     CountRow,
     CountTables,
     HostSpread,
@@ -67,6 +68,27 @@ def _whole_seconds_sqlite(element: _WholeSeconds, compiler: Any, **kw: Any) -> s
     return f"CAST(COALESCE({compiler.process(hours, **kw)}, 0) * 3600 AS INTEGER)"
 
 
+class _Day(FunctionElement[int]):
+    """The UTC day (since 1970) of a boot's start time, :data:`NO_DAY` for none."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+@compiles(_Day)
+def _day(element: _Day, compiler: Any, **kw: Any) -> str:
+    (started,) = element.clauses
+    at = compiler.process(started, **kw)
+    return f"COALESCE(CAST(FLOOR({at} / 86400) AS BIGINT), {NO_DAY})"
+
+
+@compiles(_Day, "sqlite")
+def _day_sqlite(element: _Day, compiler: Any, **kw: Any) -> str:
+    # As for _WholeSeconds: CAST truncates, FLOOR for times after 1970.
+    (started,) = element.clauses
+    return f"COALESCE(CAST({compiler.process(started, **kw)} / 86400 AS INTEGER), {NO_DAY})"
+
+
 def predecessor_of_boot() -> ColumnElement[str]:
     """A boot's predecessor: :data:`COLD`, the release it was kexec'd from, or :data:`UNKNOWN`."""
     return sa.case(
@@ -109,6 +131,7 @@ def count_rows(store: Store, early_seconds: float = EARLY_SECONDS) -> list[Count
     )
     predecessor, depth = predecessor_of_boot().label("predecessor"), _depth().label("depth")
     facts = sa.func.coalesce(fact_sets.c.digest, "").label("facts")
+    day = _Day(boots.c.started_at).label("day")
     early = sa.case((per_boot.c.first <= early_seconds, 1), else_=0)
     query = (
         sa.select(
@@ -117,6 +140,7 @@ def count_rows(store: Store, early_seconds: float = EARLY_SECONDS) -> list[Count
             boots.c.how,
             depth,
             facts,
+            day,
             sa.func.count().label("boots"),
             # Whole seconds, summed as integers: float sums differ with the
             # order of addition, and every engine must give the same table.
@@ -128,7 +152,7 @@ def count_rows(store: Store, early_seconds: float = EARLY_SECONDS) -> list[Count
             sa.func.coalesce(sa.func.sum(early), 0).label("early"),
         )
         .select_from(joined)
-        .group_by(boots.c.release, predecessor, boots.c.how, depth, facts)
+        .group_by(boots.c.release, predecessor, boots.c.how, depth, facts, day)
     )
     with store.transaction("counting boots") as connection:
         return sorted(
@@ -138,6 +162,7 @@ def count_rows(store: Store, early_seconds: float = EARLY_SECONDS) -> list[Count
                 r.how,
                 int(r.depth),
                 r.facts,
+                int(r.day),
                 int(r.boots),
                 int(r.seconds) / 3600,
                 int(r.crashed_boots),

@@ -30,7 +30,13 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from kexec_lineage.errors import InputError
-from kexec_lineage.fleet.count_table import DEPTH_BUCKETS, EARLY_SECONDS, CountRow, TitleRow
+from kexec_lineage.fleet.count_table import (
+    DEPTH_BUCKETS,
+    EARLY_SECONDS,
+    NO_DAY,
+    CountRow,
+    TitleRow,
+)
 from kexec_lineage.fleet.schema import boots, crashes, fact_sets, hosts
 from kexec_lineage.model.transition import COLD, UNKNOWN
 
@@ -283,6 +289,7 @@ def spark_count_rows(
             F.col("how"),
             _depth().alias("depth"),
             F.coalesce(F.col("digest"), F.lit("")).alias("facts"),
+            F.coalesce(F.floor(F.col("started_at") / 86400), F.lit(NO_DAY)).alias("day"),
         )
         .agg(
             F.count(F.lit(1)).alias("boots"),
@@ -305,6 +312,7 @@ def spark_count_rows(
             str(r["how"]),
             int(r["depth"]),
             str(r["facts"]),
+            int(r["day"]),
             int(r["boots"]),
             int(r["seconds"]) / 3600,
             int(r["crashed_boots"]),

@@ -218,13 +218,18 @@ class Fleet:
         """:func:`kexec_lineage.fleet.count_queries.count_rows` of this fleet's records."""
         boots, n = self.boots, len(CALENDAR)
         buckets = np.array([depth_bucket(k) for k in range(int(boots.kexec_count.max()) + 1)])
-        shape = (n, n + 2, int(buckets.max()) + 1, len(self.fact_sets))
+        # The day as fleet.count_queries computes it from the started_at stored.
+        day = np.floor((EPOCH + boots.start * 3600) / 86400).astype(np.int64)
+        first_day = int(day.min())
+        day -= first_day
+        shape = (n, n + 2, int(buckets.max()) + 1, len(self.fact_sets), int(day.max()) + 1)
         key = np.ravel_multi_index(
             (
                 boots.release,
                 self._predecessor(),
                 buckets[boots.kexec_count],
                 self.fact_set[boots.host],
+                day,
             ),
             shape,
         )
@@ -249,14 +254,15 @@ class Fleet:
                 COLD if predecessor == n else "kexec",
                 int(depth),
                 digests[fact_set],
+                first_day + int(day),
                 int(count),
                 int(hours) / 3600,
                 int(crashed),
                 int(total),
                 int(early),
             )
-            for release, predecessor, depth, fact_set, count, hours, crashed, total, early in zip(
-                *np.unravel_index(cells, shape), *columns, strict=True
+            for release, predecessor, depth, fact_set, day, count, hours, crashed, total, early in (
+                zip(*np.unravel_index(cells, shape), *columns, strict=True)
             )
         )
 
