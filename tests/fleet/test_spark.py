@@ -96,11 +96,12 @@ def build_fleet(store: Store, seed: int = 7) -> tuple[int, int]:
 
     Cold boots (some naming a previous release, which must not matter), kexec boots with
     and without a previous release, kdump boots, kexec counts in and on the edge of every
-    depth bucket, boots of several days and of none known, boots with and without facts (a host's changing halfway), boots
-    without hours, several crashes per boot (the same title twice among them), crashes
-    early, late, on the edge of the early window and of no known time, crashes whose
-    boot was never stored, and a host with crashes and no boots. Hours are multiples of
-    1/4, so that their sums are exact in any order (see the note on hours in the report).
+    depth bucket, boots of several days and of none known, boots with and without facts
+    (a host's changing halfway), boots without hours, several crashes per boot (the
+    same title twice among them), crashes early, late, on the edge of the early window
+    and of no known time, crashes whose boot was never stored, and a host with crashes
+    and no boots. Hours are multiples of 1/4, so that their sums are exact in any order
+    (see the note on hours in the report).
     """
     rng = random.Random(seed)
     boot_records: list[BootRecord] = []
