@@ -294,10 +294,11 @@ class _Tests:
         return benjamini_hochberg(self.p)
 
 
-def _over_days(rows: Sequence[CountRow], hours: bool) -> list[CountRow]:
+def _over_days(rows: Sequence[CountRow]) -> list[CountRow]:
     """``rows`` with their days summed (day :data:`NO_DAY`: any), the exposure of each
-    day (boot-hours, or boots where ``hours`` is false) weighed by the fleet's crash
-    rate of that day against all days', which ``hours`` then holds."""
+    day (boot-hours, or boots where hours are unknown) weighed by the fleet's crash
+    rate of that day against all days': the exposure every test reads, in ``hours``."""
+    hours = hours_known(rows)
     daily: dict[int, list[float]] = defaultdict(lambda: [0, 0.0])
     for r in rows:
         daily[r.day][0] += r.crashed_boots
@@ -505,7 +506,7 @@ def _suspects(
 
 
 def _depth(
-    rows: Sequence[CountRow], hours: bool, host_class: Mapping[str, str]
+    rows: Sequence[CountRow], host_class: Mapping[str, str]
 ) -> list[tuple[str, tuple[tuple[int, int, int], ...], float, float]]:
     """Per release: the buckets, the rate ratio per kexec and its p."""
     cells: dict[str, list[tuple[int, int, float, tuple[str, ...]]]] = defaultdict(list)
@@ -514,8 +515,7 @@ def _depth(
         if row.how != "kexec" or row.predecessor == UNKNOWN:
             continue
         covariates = (f"pred:{row.predecessor}", f"class:{host_class.get(row.facts, '')}")
-        exposure = row.hours if hours else float(row.boots)
-        cells[row.release].append((row.depth, row.crashed_boots, exposure, covariates))
+        cells[row.release].append((row.depth, row.crashed_boots, row.hours, covariates))
         buckets[row.release][row.depth][0] += row.crashed_boots
         buckets[row.release][row.depth][1] += row.boots
     out = []
@@ -528,7 +528,7 @@ def _depth(
     return out
 
 
-def _naive(rows: Sequence[CountRow], hours: bool) -> list[tuple[str, int, int, float, float]]:
+def _naive(rows: Sequence[CountRow]) -> list[tuple[str, int, int, float, float]]:
     """Each release against all the others, one unstratified test each."""
     per: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0.0])
     for row in rows:
@@ -536,26 +536,25 @@ def _naive(rows: Sequence[CountRow], hours: bool) -> list[tuple[str, int, int, f
             per[row.release][0] += row.crashed_boots
             per[row.release][1] += row.boots
             per[row.release][2] += row.hours
-    at = 2 if hours else 1
     crashed_all = sum(v[0] for v in per.values())
-    exposure_all = sum(v[at] for v in per.values())
+    exposure_all = sum(v[2] for v in per.values())
     out = []
     for release, v in per.items():
-        stratum = Stratum(int(v[0]), v[at], int(crashed_all - v[0]), exposure_all - v[at])
+        stratum = Stratum(int(v[0]), v[2], int(crashed_all - v[0]), exposure_all - v[2])
         rr, p = mantel_haenszel_rr([stratum]), stratified_exact_p([stratum])
         out.append((release, int(v[0]), int(v[1]), rr, p))
     return out
 
 
 def _kexec_titles(
-    rows: Sequence[CountRow], titles: Sequence[TitleRow], hours: bool
+    rows: Sequence[CountRow], titles: Sequence[TitleRow]
 ) -> list[tuple[str, int, int, float, float]]:
     """Per title: crashed boots after kexec and after cold boots, and the rate ratio and
     p of kexec against cold, stratified by release."""
     exposure: dict[tuple[str, str], float] = defaultdict(float)
     for row in rows:
         if row.how in ("kexec", "cold"):
-            exposure[(row.release, row.how)] += row.hours if hours else row.boots
+            exposure[(row.release, row.how)] += row.hours
     per: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for t in titles:
         if t.how in ("kexec", "cold"):
@@ -640,12 +639,11 @@ def analyze(
         counts = [
             r for r in counts if spread.get((r.release, r.predecessor), none).hosts >= MIN_HOSTS
         ]
-    counts = _over_days(counts, hours_known(counts))
-    hours = True
+    counts = _over_days(counts)
     host_class = {d: "/".join(f.get(k, "") for k in class_facts) for d, f in sets.items()}
 
     def rates(row: CountRow) -> tuple[float, float, float]:
-        return (row.crashed_boots, row.boots, row.hours if hours else row.boots)
+        return (row.crashed_boots, row.boots, row.hours)
 
     def shares(row: CountRow) -> tuple[float, float, float]:
         return (row.early_crashed_boots, row.crashed_boots, row.crashed_boots)
@@ -668,9 +666,9 @@ def analyze(
         if found := best_range(release, cells, functools.partial(eligible, release)):
             early.append((found, tests.add(found.p)))
     minutes = early_seconds / 60
-    depth = [(d, tests.add(d[3])) for d in _depth(counts, hours, host_class)]
-    naive = [(n, tests.add(n[4])) for n in _naive(counts, hours)]
-    kexec_titles = [(t, tests.add(t[4])) for t in _kexec_titles(counts, titles, hours)]
+    depth = [(d, tests.add(d[3])) for d in _depth(counts, host_class)]
+    naive = [(n, tests.add(n[4])) for n in _naive(counts)]
+    kexec_titles = [(t, tests.add(t[4])) for t in _kexec_titles(counts, titles)]
     qs = tests.adjust()
 
     prior = gamma_prior(

@@ -171,31 +171,25 @@ def best_range(
     boots behave like the range's rather than like the rest."""
     ordered = sorted((p for p in cells if p != COLD), key=release_key)
     singles = [
-        (stratified_exact_p(list(t[0].values())), i)
+        (stratified_exact_p(list(t[0].values())), i, t)
         for i, p in enumerate(ordered)
         if eligible(p) and (t := test([p], cells))
     ]
     if not singles:
         return None
-    _, start = min(singles)
+    _, start, (keyed, rr) = min(singles, key=lambda single: single[:2])
     low = high = start
-    tested = test([ordered[start]], cells)
-    while tested is not None:
+    while True:
         inside = ordered[low : high + 1]
-        keyed, rr = tested
         # A neighbour joins where it belongs and leaves the others something to compare.
         for lo, hi, neighbour in ((low - 1, high, low - 1), (low, high + 1, high + 1)):
             if 0 <= neighbour < len(ordered) and _belongs(ordered[neighbour], inside, rr, cells):
                 grown = test(ordered[lo : hi + 1], cells)
                 if grown is not None:
-                    low, high, tested = lo, hi, grown
+                    low, high, (keyed, rr) = lo, hi, grown
                     break
         else:
             break
-    if tested is None:
-        return None
-    keyed, rr = tested
-    inside = ordered[low : high + 1]
     p = stratified_exact_p(list(keyed.values()))
     # The range grew from the most extreme of the predecessors: correct for that choice.
     return Range(

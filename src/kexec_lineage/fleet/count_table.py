@@ -60,8 +60,7 @@ class CountRow:
     facts its boots ran with ("" for none), which the count tables' ``fact_sets``
     (digest -> facts) spell out; ``day`` the UTC day (since 1970) its boots started
     on (:data:`NO_DAY` where unknown): a fleet-wide incident of some days raises the
-    rates of whatever booted then, and only a comparison within days tells it from a
-    transition's bug."""
+    rates of whatever booted then, and only the day tells it from a transition's bug."""
 
     release: str
     predecessor: str

@@ -254,16 +254,25 @@ class Fleet:
                 COLD if predecessor == n else "kexec",
                 int(depth),
                 digests[fact_set],
-                first_day + int(day),
+                first_day + int(day_index),
                 int(count),
                 int(hours) / 3600,
                 int(crashed),
                 int(total),
                 int(early),
             )
-            for release, predecessor, depth, fact_set, day, count, hours, crashed, total, early in (
-                zip(*np.unravel_index(cells, shape), *columns, strict=True)
-            )
+            for (
+                release,
+                predecessor,
+                depth,
+                fact_set,
+                day_index,
+                count,
+                hours,
+                crashed,
+                total,
+                early,
+            ) in zip(*np.unravel_index(cells, shape), *columns, strict=True)
         )
 
     def host_spread(self) -> dict[tuple[str, str], HostSpread]:
