@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -22,12 +22,23 @@ MIN_EXCESS = 20.0
 MIN_EVIDENCE = 3.0
 
 
-def first_bad_with_evidence(bug: dict[str, Any], counts: Sequence[CountRow]) -> str:
+FactSets = Mapping[str, Mapping[str, str]]
+
+
+def first_bad_with_evidence(
+    bug: dict[str, Any], counts: Sequence[CountRow], fact_sets: FactSets
+) -> str:
     """The first predecessor of the bug's range, in version order, whose boots
-    into the bug's release carry evidence of it (see :data:`MIN_EVIDENCE`)."""
+    into the bug's release carry evidence of it (see :data:`MIN_EVIDENCE`): of a
+    bug only on some hosts, the boots of those hosts."""
+    where = bug["only_on"]
+
+    def shows(row: CountRow) -> bool:
+        return where is None or fact_sets[row.facts].get(where["fact"]) == where["value"]
+
     cells: dict[str, list[int]] = {}
     for row in counts:
-        if row.release == bug["release"] and row.how == "kexec":
+        if row.release == bug["release"] and row.how == "kexec" and shows(row):
             cell = cells.setdefault(row.predecessor, [0, 0])
             cell[0] += row.crashed_boots
             cell[1] += row.boots
@@ -42,12 +53,12 @@ def first_bad_with_evidence(bug: dict[str, Any], counts: Sequence[CountRow]) -> 
     return str(bug["first_bad_predecessor"])
 
 
-def exact(first: str, bug: dict[str, Any], counts: Sequence[CountRow]) -> bool:
+def exact(first: str, bug: dict[str, Any], counts: Sequence[CountRow], fact_sets: FactSets) -> bool:
     """Whether ``first``, said to be the first bad predecessor of ``bug``, is: the true
     one, or a bad one no later than :func:`first_bad_with_evidence`."""
     if first == bug["first_bad_predecessor"]:
         return True
-    evidence = first_bad_with_evidence(bug, counts)
+    evidence = first_bad_with_evidence(bug, counts, fact_sets)
     return first in bug["predecessors"] and release_key(first) <= release_key(evidence)
 
 
@@ -60,6 +71,7 @@ class Score:
     findings: int = 0
     false_findings: int = 0
     missed: list[str] = field(default_factory=list)
+    inexact: list[str] = field(default_factory=list)
     false: list[str] = field(default_factory=list)
 
     def add(self, other: Score) -> None:
@@ -83,7 +95,11 @@ def _matches(release: str, predecessors: Sequence[str], bug: dict[str, Any]) -> 
 
 
 def score(
-    result: Analysis, truth: dict[str, Any], counts: Sequence[CountRow], label: str = ""
+    result: Analysis,
+    truth: dict[str, Any],
+    counts: Sequence[CountRow],
+    fact_sets: FactSets,
+    label: str = "",
 ) -> Score:
     """How well ``result`` finds the faults of ``truth``: each qualifying bug found (a
     transition bug as a suspect, an early one as an early finding, a culprit as a
@@ -112,7 +128,12 @@ def score(
         out.found += 1
         # The true first bad predecessor is exact; so is, where the true one left no
         # trace in the data, any bad one up to the first that its boots show to be bad.
-        out.exact_first += exact(match[0][0], bug, counts)
+        if exact(match[0][0], bug, counts, fact_sets):
+            out.exact_first += 1
+        else:
+            out.inexact.append(
+                f"{label} {bug['release']} <- {bug['predecessors']}: said {list(match[0])}"
+            )
         if bug["only_on"] is not None:
             wanted = f"{bug['only_on']['fact']}={bug['only_on']['value']}"
             out.only_on_named += any(

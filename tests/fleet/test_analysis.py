@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from kexec_lineage.fleet.analysis import Analysis, analyze
 from kexec_lineage.fleet.count_table import CountRow, HostSpread, TitleRow
-from kexec_lineage.fleet.stats import Stratum, gamma_prior, mantel_haenszel_rr, stratified_exact_p
+from kexec_lineage.fleet.stats import (
+    RatioSums,
+    Stratum,
+    gamma_prior,
+    log_rate_ratio,
+    mantel_haenszel_rr,
+    ratio_sums,
+    stratified_exact_p,
+)
 from kexec_lineage.model.transition import COLD
 
 PREDECESSORS = [f"7.1.{i}" for i in range(8)]
@@ -76,6 +85,17 @@ def test_exact_stratified_test_is_the_conditional_binomial_test() -> None:
     mixed = [Stratum(40, 1000.0, 4, 100.0), Stratum(1, 100.0, 10, 1000.0)]
     assert abs(mantel_haenszel_rr(mixed) - 1.0) < 1e-9
     assert stratified_exact_p(mixed) > 0.3
+
+
+def test_ratio_sums_of_some_strata_are_the_difference_of_sums() -> None:
+    tables = [Stratum(3, 100.0, 9, 900.0), Stratum(0, 50.0, 2, 10.0), Stratum(7, 10.0, 1, 0.0)]
+    tables.append(Stratum(4, 200.0, 20, 300.0))
+    every, first = ratio_sums(tables), ratio_sums(tables[:2])
+    assert RatioSums.of([first, ratio_sums(tables[2:])]) == pytest.approx(every)
+    assert log_rate_ratio(every.without(first)) == pytest.approx(log_rate_ratio(tables[2:]))
+    # The third compares nothing (no exposure on one side): the rest is the fourth alone.
+    assert log_rate_ratio(tables[2:3]) is None
+    assert log_rate_ratio(tables[2:]) == log_rate_ratio(tables[3:])
 
 
 def test_transition_bug_found_and_bisected() -> None:
@@ -208,3 +228,50 @@ def test_an_incident_of_some_days_is_not_blamed_on_what_booted_then() -> None:
     # The same boots counted as of one day: the incident's crashes make a suspect.
     blamed = analyze(incident_fleet((DAY, DAY)), []).suspects
     assert [(s.release, s.predecessors) for s in blamed] == [("7.2.0", ("7.1.0",))]
+
+
+#: Hosts with 5-level paging and without, of one class.
+PAGING = {
+    levels: {"dmi.system": "alpha", "label.region": "eu", "cpu.flag.la57": levels}
+    for levels in ("0", "1")
+}
+
+
+def la57_fleet() -> list[CountRow]:
+    """Four releases after four predecessors each, 1% of boots crashing; 7.2.0 after
+    7.1.2 crashes 6% on hosts with LA57, and 7.1.2 supplied nearly all those hosts'
+    boots of 7.2.0 (their other predecessors 40 boots each)."""
+    rows = []
+    for release in ("7.2.0", "7.2.1", "7.2.2", "7.2.3"):
+        for predecessor in PREDECESSORS[:4]:
+            for levels, usual in (("0", 3000), ("1", 300)):
+                boots, rate = usual, 0.01
+                if release == "7.2.0" and levels == "1":
+                    boots, rate = (1500, 0.06) if predecessor == "7.1.2" else (40, rate)
+                crashed = round(boots * rate)
+                rows.append(
+                    CountRow(
+                        release,
+                        predecessor,
+                        "kexec",
+                        1,
+                        levels,
+                        DAY,
+                        boots,
+                        boots * 10.0,
+                        crashed,
+                        crashed,
+                    )
+                )
+    return rows
+
+
+def test_a_bug_only_on_some_hosts_is_found_where_it_supplied_their_boots() -> None:
+    # Among the LA57 hosts 7.1.2 can hardly be compared with 7.2.0's other predecessors;
+    # the hosts of 7.1.2 can be with each other, against LA57 hosts everywhere else.
+    (suspect,) = analyze(la57_fleet(), [], fact_sets=PAGING).suspects
+    assert (suspect.release, suspect.predecessors) == ("7.2.0", ("7.1.2",))
+    (where,) = suspect.only_on
+    assert (where.fact, where.value) == ("cpu.flag.la57", "1")
+    assert where.q <= 0.05
+    assert where.rate_ratio > 2 * where.outside_rate_ratio

@@ -54,8 +54,9 @@ from kexec_lineage.fleet.count_table import (
     transitions_of,
 )
 from kexec_lineage.fleet.culprits import Pooled, pooled
-from kexec_lineage.fleet.fact_search import Selection, concentration, selections
+from kexec_lineage.fleet.fact_search import Selection, concentration, contrasts, selections
 from kexec_lineage.fleet.stats import (
+    RatioSums,
     Stratum,
     benjamini_hochberg,
     clopper_pearson,
@@ -352,11 +353,15 @@ def _search_facts(
         chosen = selection.digests
         within = by_release((r for r in counts if r.facts in chosen), host_class, measure)
         outside = by_release((r for r in counts if r.facts not in chosen), host_class, measure)
+        contrast = contrasts(within, outside)
+        fleet = RatioSums.of(contrast.values())
         for release, cells in within.items():
             found = best_range(release, cells)
             if found is None:
                 continue
-            rr_out, p_focus = concentration(found.predecessors, cells, outside.get(release, {}))
+            rr_out, p_focus = concentration(
+                release, found.predecessors, outside.get(release, {}), contrast, fleet
+            )
             concentrated = (
                 found.counts[0] >= _MIN_FOCUSED and found.rate_ratio >= _CONCENTRATED_RATIO * rr_out
             )

@@ -7,7 +7,9 @@ paging code strikes only CPUs with LA57, one of the EFI stub only EFI hosts:
 fleet-wide such a bug may be too diluted to see, but among the hosts with the
 fact it stands out. Every fact with few values is a candidate "only on"; facts
 that select the same fact sets (a product name and its board, say) are one
-candidate, tested once.
+candidate, tested once. Whether the excess sits there is asked of hosts against
+hosts: those with the fact against those without on the suspect's transitions,
+beside the same two groups on every other transition.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from dataclasses import dataclass
 
 from scipy import stats
 
-from kexec_lineage.fleet.cells import Cell, merge, strata
-from kexec_lineage.fleet.stats import log_rate_ratio
+from kexec_lineage.fleet.cells import Cell, Releases, merge, strata
+from kexec_lineage.fleet.stats import RatioSums, log_rate_ratio, ratio_sums
 
-__all__ = ("MAX_VALUES", "Selection", "concentration", "selections")
+__all__ = ("MAX_VALUES", "Selection", "concentration", "contrasts", "selections")
 
 #: A fact with more values than this (a BIOS date, a rack) is not searched.
 MAX_VALUES = 12
@@ -59,21 +61,44 @@ def selections(fact_sets: Mapping[str, Mapping[str, str]]) -> list[Selection]:
     ]
 
 
+def contrasts(within: Releases, outside: Releases) -> dict[tuple[str, str], RatioSums]:
+    """(release, predecessor) -> the sums of the selection's hosts against the other
+    hosts of that transition, stratum by stratum."""
+    out = {}
+    for release, cells in within.items():
+        for predecessor, cell in cells.items():
+            other = outside.get(release, {}).get(predecessor)
+            if other:
+                out[(release, predecessor)] = ratio_sums(strata(cell, [other]).values())
+    return out
+
+
 def concentration(
-    inside: Sequence[str], within: Mapping[str, Cell], outside: Mapping[str, Cell]
+    release: str,
+    inside: Sequence[str],
+    outside: Mapping[str, Cell],
+    contrast: Mapping[tuple[str, str], RatioSums],
+    fleet: RatioSums,
 ) -> tuple[float, float]:
-    """The rate ratio of ``inside`` among the hosts outside a selection, and the
-    one-sided p of the ratio within being the larger: a Wald test of the difference
-    of the two log Mantel-Haenszel ratios, with Greenland and Robins' variance,
-    which counts the noise of both comparison groups (a test on expected counts
-    alone calls a small, noisy comparison group significant)."""
-    among, elsewhere = _log_ratio(inside, within), _log_ratio(inside, outside)
-    if elsewhere is None:
-        return 1.0, 1.0
-    rr_out = math.exp(elsewhere[0])
-    if among is None:
+    """The rate ratio of ``inside`` against the release's other predecessors among the
+    hosts outside a selection, and the one-sided p of the selection's hosts crashing
+    more, against the other hosts, after kexec from ``inside`` than they do on the rest
+    of the fleet (``fleet``: the sum of ``contrast``).
+
+    The test is a Wald test of the difference of the two log Mantel-Haenszel ratios of
+    the selection's hosts against the others (class and depth alike), with Greenland
+    and Robins' variance, which counts the noise of both (a test on expected counts
+    alone calls a small, noisy group significant). Comparing the hosts of the range
+    with each other, rather than the range with the release's other predecessors
+    within the selection, leaves the test its power where the range supplied most of
+    the selection's boots of the release."""
+    elsewhere = _log_ratio(inside, outside)
+    rr_out = 1.0 if elsewhere is None else math.exp(elsewhere[0])
+    here = RatioSums.of(contrast[(release, p)] for p in inside if (release, p) in contrast)
+    among, rest = log_rate_ratio(here), log_rate_ratio(fleet.without(here))
+    if among is None or rest is None:
         return rr_out, 1.0
-    z = (among[0] - elsewhere[0]) / math.sqrt(among[1] + elsewhere[1])
+    z = (among[0] - rest[0]) / math.sqrt(among[1] + rest[1])
     return rr_out, float(stats.norm.sf(z))
 
 

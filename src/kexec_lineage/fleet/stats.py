@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import statsmodels.api as sm
 from scipy import stats
 
 __all__ = (
+    "RatioSums",
     "Stratum",
     "benjamini_hochberg",
     "clopper_pearson",
@@ -40,6 +42,7 @@ __all__ = (
     "gamma_prior",
     "log_rate_ratio",
     "mantel_haenszel_rr",
+    "ratio_sums",
     "stratified_exact_p",
 )
 
@@ -88,24 +91,59 @@ def mantel_haenszel_rr(strata: Sequence[Stratum]) -> float:
     return numerator / denominator
 
 
-def log_rate_ratio(strata: Sequence[Stratum]) -> tuple[float, float] | None:
-    """The log Mantel-Haenszel rate ratio and its variance (Greenland & Robins 1985),
-    from the strata that compare; ``None`` where none does. Half a crashed boot
-    stands in for none on either side, so that a group without crashes still
-    bounds the ratio."""
-    comparing = [s for s in strata if s.exposure > 0 and s.other_exposure > 0]
-    if not comparing:
-        return None
-    top = sum(s.crashed * s.other_exposure / s.total for s in comparing)
-    bottom = sum(s.other_crashed * s.exposure / s.total for s in comparing)
-    spread = sum(
-        (s.crashed + s.other_crashed) * s.exposure * s.other_exposure / s.total**2
-        for s in comparing
+class RatioSums(NamedTuple):
+    """The sums over strata that the log Mantel-Haenszel ratio and its variance are
+    made of: strata add up, so that the ratio of all strata but some is a difference."""
+
+    top: float
+    bottom: float
+    spread: float
+    shared: float
+    exposure: float
+    other_exposure: float
+
+    @staticmethod
+    def of(parts: Iterable[RatioSums]) -> RatioSums:
+        total = [0.0] * 6
+        for part in parts:
+            for k, value in enumerate(part):
+                total[k] += value
+        return RatioSums(*total)
+
+    def without(self, part: RatioSums) -> RatioSums:
+        return RatioSums(*(a - b for a, b in zip(self, part, strict=True)))
+
+
+def ratio_sums(strata: Iterable[Stratum]) -> RatioSums:
+    """The :class:`RatioSums` of the strata that compare (exposure on both sides)."""
+    return RatioSums.of(
+        RatioSums(
+            s.crashed * s.other_exposure / s.total,
+            s.other_crashed * s.exposure / s.total,
+            (s.crashed + s.other_crashed) * s.exposure * s.other_exposure / s.total**2,
+            s.exposure * s.other_exposure / s.total,
+            s.exposure,
+            s.other_exposure,
+        )
+        for s in strata
+        if s.exposure > 0 and s.other_exposure > 0
     )
-    shared = sum(s.exposure * s.other_exposure / s.total for s in comparing)
-    top = max(top, 0.5 * shared / sum(s.exposure for s in comparing))
-    bottom = max(bottom, 0.5 * shared / sum(s.other_exposure for s in comparing))
-    floor = 0.25 * shared / sum(s.total for s in comparing)
+
+
+def log_rate_ratio(strata: Iterable[Stratum] | RatioSums) -> tuple[float, float] | None:
+    """The log Mantel-Haenszel rate ratio and its variance (Greenland & Robins 1985),
+    from the strata that compare (or their sums); ``None`` where none does. Half a
+    crashed boot stands in for none on either side, so that a group without
+    crashes still bounds the ratio."""
+    top, bottom, spread, shared, exposure, other_exposure = (
+        strata if isinstance(strata, RatioSums) else ratio_sums(strata)
+    )
+    # (A difference of sums may leave rounding dust where nothing compares.)
+    if exposure <= 1e-9 * (1 + other_exposure) or other_exposure <= 1e-9 * (1 + exposure):
+        return None
+    top = max(top, 0.5 * shared / exposure)
+    bottom = max(bottom, 0.5 * shared / other_exposure)
+    floor = 0.25 * shared / (exposure + other_exposure)
     return math.log(top / bottom), max(spread, floor) / (top * bottom)
 
 
