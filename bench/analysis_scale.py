@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from kexec_lineage.fleet.analysis import analyze
 from kexec_lineage.fleet.count_queries import count_tables
+from kexec_lineage.fleet.count_upkeep import recount
 from kexec_lineage.fleet.schema import boots, crashes, fact_sets, hosts
 from kexec_lineage.fleet.store import Store, open_store
 from kexec_lineage.model.wire import facts_digest
@@ -97,11 +98,15 @@ def build(path: Path) -> Store:
         done += n
         print(f"\rgenerating: {done:,}/{BOOTS:,} boots", end="", flush=True)
     print()
+    start = time.perf_counter()
+    with store.transaction("bench recount") as connection:
+        recount(connection)
+    print(f"count tables recounted from the raw rows in {time.perf_counter() - start:.1f} s")
     return store
 
 
 def main() -> int:
-    path = REPO / "build/bench" / f"fleet-{BOOTS}-facts.db"  # the schema of 0003
+    path = REPO / "build/bench" / f"fleet-{BOOTS}-facts.db"  # made with the schema of 0003
     path.parent.mkdir(parents=True, exist_ok=True)
     store = build(path)
     with store.transaction("baseline") as connection:
@@ -123,7 +128,7 @@ def main() -> int:
     print(f"{'':36}{'seconds':>9}{'x scan':>9}")
     for name, seconds in (
         ("GROUP BY release scan (baseline)", scan),
-        ("count tables in SQL", counted),
+        ("count tables read", counted),
         ("statistics in Python", tested),
         ("analysis, total", counted + tested),
     ):

@@ -65,13 +65,18 @@ def test_migrations_are_idempotent(db_url: str) -> None:
     try:
         with again.engine.connect() as connection:
             version = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
-            assert version.scalars().all() == ["0003"]
+            assert version.scalars().all() == ["0004"]
             assert set(sa.inspect(connection).get_table_names()) == {
                 "alembic_version",
                 "boots",
+                "count_cells",
+                "count_state",
                 "crashes",
                 "fact_sets",
+                "host_transitions",
                 "hosts",
+                "spread_cells",
+                "title_cells",
                 "tokens",
             }
         assert list(again.chain("web-1")) == [kexec_boot()]

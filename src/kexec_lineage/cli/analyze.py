@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from kexec_lineage.cli.fleetdb import add_db_argument, open_db
 from kexec_lineage.cli.output import print_json, table
-from kexec_lineage.fleet.count_table import EARLY_SECONDS
+from kexec_lineage.fleet.count_table import EARLY_EDGES, EARLY_SECONDS
 from kexec_lineage.model.wire import CLASS_FACTS, FACT_KEY
 
 if TYPE_CHECKING:
@@ -45,7 +45,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         type=_minutes,
         default=EARLY_SECONDS / 60,
         metavar="M",
-        help=f"a crash this soon after boot is early (default: {EARLY_SECONDS / 60:g})",
+        help="a crash this soon after boot is early: "
+        + ", ".join(f"{edge / 60:g}" for edge in EARLY_EDGES)
+        + f" (default: {EARLY_SECONDS / 60:g})",
     )
     parser.set_defaults(run=run)
 
@@ -58,12 +60,16 @@ def _facts(text: str) -> tuple[str, ...]:
 
 
 def _minutes(text: str) -> float:
+    """One of the early windows the count tables keep (:data:`EARLY_EDGES`)."""
+    kept = [edge / 60 for edge in EARLY_EDGES]
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not 0 < value <= 24 * 60:
-        raise argparse.ArgumentTypeError(f"minutes from 0 to 1440, not {text!r}")
+    if value not in kept:
+        raise argparse.ArgumentTypeError(
+            f"one of {', '.join(f'{m:g}' for m in kept)} minutes, not {text!r}"
+        )
     return value
 
 

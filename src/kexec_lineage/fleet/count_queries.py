@@ -2,12 +2,15 @@
 Count queries
 -------------
 
-The count tables of :mod:`kexec_lineage.fleet.count_table`, aggregated by the
-database that holds the fleet (SQLite or PostgreSQL), and the per-transition
-totals that ``GET /v1/transitions`` and the dashboard show. The SQL rules here
-and those of the Spark job in :mod:`kexec_lineage.fleet.spark` must give equal
-tables; :func:`predecessor_of_boot` and :func:`with_crash_counts` are the
-pieces :mod:`kexec_lineage.fleet.views` shares.
+The count tables of :mod:`kexec_lineage.fleet.count_table` as the store keeps
+them (:mod:`kexec_lineage.fleet.count_upkeep`), and the per-transition totals
+that ``GET /v1/transitions`` and the dashboard show: reads of a few small
+tables, whatever the number of boots. Here too are the SQL spellings of the
+counting rules (:class:`Day`, :class:`WholeSeconds`, :func:`depth_of_boot`,
+:func:`early_by_sql`, :func:`predecessor_of_boot`) that a recount from the raw
+rows uses; they and the Spark job of :mod:`kexec_lineage.fleet.spark` must give
+equal tables. :func:`with_crash_counts` is shared with
+:mod:`kexec_lineage.fleet.views`.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from kexec_lineage.errors import InputError
 from kexec_lineage.fleet.count_table import (
     DEPTH_BUCKETS,
+    EARLY_EDGES,
     EARLY_SECONDS,
     NO_DAY,
     CountRow,
@@ -29,15 +34,26 @@ from kexec_lineage.fleet.count_table import (
     HostSpread,
     TitleRow,
 )
-from kexec_lineage.fleet.schema import boots, crashes, fact_sets
+from kexec_lineage.fleet.schema import (
+    boots,
+    count_cells,
+    crashes,
+    fact_sets,
+    spread_cells,
+    title_cells,
+)
 from kexec_lineage.model.transition import COLD, UNKNOWN, Transition, predecessor_key
 
 if TYPE_CHECKING:
     from kexec_lineage.fleet.store import Store
 
 __all__ = (
+    "Day",
+    "WholeSeconds",
     "count_rows",
     "count_tables",
+    "depth_of_boot",
+    "early_by_sql",
     "fact_set_table",
     "host_spread",
     "predecessor_of_boot",
@@ -47,44 +63,44 @@ __all__ = (
 )
 
 
-class _WholeSeconds(FunctionElement[int]):
+class WholeSeconds(FunctionElement[int]):
     """floor(hours * 3600) as an integer, NULL as 0, in every dialect's own terms."""
 
     type = sa.BigInteger()
     inherit_cache = True
 
 
-@compiles(_WholeSeconds)
-def _whole_seconds(element: _WholeSeconds, compiler: Any, **kw: Any) -> str:
+@compiles(WholeSeconds)
+def _compile_whole_seconds(element: WholeSeconds, compiler: Any, **kw: Any) -> str:
     (hours,) = element.clauses
     return f"CAST(FLOOR(COALESCE({compiler.process(hours, **kw)}, 0) * 3600) AS BIGINT)"
 
 
-@compiles(_WholeSeconds, "sqlite")
-def _whole_seconds_sqlite(element: _WholeSeconds, compiler: Any, **kw: Any) -> str:
+@compiles(WholeSeconds, "sqlite")
+def _compile_whole_seconds_sqlite(element: WholeSeconds, compiler: Any, **kw: Any) -> str:
     # SQLite's FLOOR may be missing (or a slow Python function); CAST truncates,
     # which is FLOOR for hours, never negative.
     (hours,) = element.clauses
     return f"CAST(COALESCE({compiler.process(hours, **kw)}, 0) * 3600 AS INTEGER)"
 
 
-class _Day(FunctionElement[int]):
+class Day(FunctionElement[int]):
     """The UTC day (since 1970) of a boot's start time, :data:`NO_DAY` for none."""
 
     type = sa.BigInteger()
     inherit_cache = True
 
 
-@compiles(_Day)
-def _day(element: _Day, compiler: Any, **kw: Any) -> str:
+@compiles(Day)
+def _day(element: Day, compiler: Any, **kw: Any) -> str:
     (started,) = element.clauses
     at = compiler.process(started, **kw)
     return f"COALESCE(CAST(FLOOR({at} / 86400) AS BIGINT), {NO_DAY})"
 
 
-@compiles(_Day, "sqlite")
-def _day_sqlite(element: _Day, compiler: Any, **kw: Any) -> str:
-    # As for _WholeSeconds: CAST truncates, FLOOR for times after 1970.
+@compiles(Day, "sqlite")
+def _day_sqlite(element: Day, compiler: Any, **kw: Any) -> str:
+    # As for WholeSeconds: CAST truncates, FLOOR for times after 1970.
     (started,) = element.clauses
     return f"COALESCE(CAST({compiler.process(started, **kw)} / 86400 AS INTEGER), {NO_DAY})"
 
@@ -97,12 +113,19 @@ def predecessor_of_boot() -> ColumnElement[str]:
     )
 
 
-def _depth() -> ColumnElement[int]:
+def depth_of_boot() -> ColumnElement[int]:
+    """A boot's kexec-count bucket, as :func:`~kexec_lineage.fleet.count_table.depth_bucket`."""
     buckets = sorted(DEPTH_BUCKETS, reverse=True)
     return sa.case(
         *((boots.c.kexec_count >= b, sa.literal(b)) for b in buckets[:-1]),
         else_=sa.literal(buckets[-1]),
     )
+
+
+def early_by_sql(first: ColumnElement[Any]) -> ColumnElement[int]:
+    """:func:`~kexec_lineage.fleet.count_table.early_by` of a first crash's time since
+    boot (NULL: none, or unknown)."""
+    return sa.case(*((first <= edge, sa.literal(edge)) for edge in EARLY_EDGES), else_=0)
 
 
 def with_crash_counts(source: sa.FromClause) -> tuple[sa.Join, sa.Subquery]:
@@ -124,37 +147,26 @@ def with_crash_counts(source: sa.FromClause) -> tuple[sa.Join, sa.Subquery]:
 
 
 def count_rows(store: Store, early_seconds: float = EARLY_SECONDS) -> list[CountRow]:
-    """The count table, aggregated by the database; a boot whose first crash came
-    within ``early_seconds`` of its start is an early crashed boot."""
-    joined, per_boot = with_crash_counts(
-        boots.outerjoin(fact_sets, fact_sets.c.id == boots.c.fact_set_id)
-    )
-    predecessor, depth = predecessor_of_boot().label("predecessor"), _depth().label("depth")
-    facts = sa.func.coalesce(fact_sets.c.digest, "").label("facts")
-    day = _Day(boots.c.started_at).label("day")
-    early = sa.case((per_boot.c.first <= early_seconds, 1), else_=0)
-    query = (
-        sa.select(
-            boots.c.release,
-            predecessor,
-            boots.c.how,
-            depth,
-            facts,
-            day,
-            sa.func.count().label("boots"),
-            # Whole seconds, summed as integers: float sums differ with the
-            # order of addition, and every engine must give the same table.
-            sa.func.coalesce(sa.func.sum(_WholeSeconds(boots.c.hours)), 0).label("seconds"),
-            sa.func.coalesce(sa.func.sum(sa.case((per_boot.c.n > 0, 1), else_=0)), 0).label(
-                "crashed_boots"
-            ),
-            sa.func.coalesce(sa.func.sum(per_boot.c.n), 0).label("crashes"),
-            sa.func.coalesce(sa.func.sum(early), 0).label("early"),
+    """The count table, from the cells kept at ingest; a boot whose first crash came
+    within ``early_seconds`` of its start (one of :data:`EARLY_EDGES`) is an early
+    crashed boot.
+
+    :raises InputError: ``early_seconds`` is not one of the windows kept.
+    """
+    if early_seconds not in EARLY_EDGES:
+        kept = ", ".join(f"{edge / 60:g}" for edge in EARLY_EDGES)
+        raise InputError(
+            f"the early window must be one of {kept} minutes, not {early_seconds / 60:g}"
         )
-        .select_from(joined)
-        .group_by(boots.c.release, predecessor, boots.c.how, depth, facts, day)
-    )
-    with store.transaction("counting boots") as connection:
+    c = count_cells.c
+    early = sa.case((sa.and_(c.early_by > 0, c.early_by <= early_seconds), c.crashed_boots))
+    key = (c.release, c.predecessor, c.how, c.depth, c.facts, c.day)
+    query = sa.select(
+        *key,
+        *(sa.func.sum(c[n]).label(n) for n in ("boots", "seconds", "crashed_boots", "crashes")),
+        sa.func.coalesce(sa.func.sum(early), 0).label("early"),
+    ).group_by(*key)
+    with store.transaction("reading the count table") as connection:
         return sorted(
             CountRow(
                 r.release,
@@ -193,78 +205,37 @@ def fact_set_table(store: Store) -> dict[str, dict[str, str]]:
 def host_spread(store: Store) -> dict[tuple[str, str], HostSpread]:
     """(release, predecessor) -> how many hosts booted that transition, and how many
     of them had a boot of it crash."""
-    joined, per_boot = with_crash_counts(boots)
-    predecessor = predecessor_of_boot().label("predecessor")
-    crashed_host = sa.case((per_boot.c.n > 0, boots.c.host_id), else_=sa.null())
-    query = (
-        sa.select(
-            boots.c.release,
-            predecessor,
-            sa.func.count(sa.distinct(boots.c.host_id)),
-            sa.func.count(sa.distinct(crashed_host)),
-        )
-        .select_from(joined)
-        .group_by(boots.c.release, predecessor)
-    )
-    with store.transaction("counting hosts") as connection:
+    c = spread_cells.c
+    query = sa.select(c.release, c.predecessor, c.hosts, c.crashed_hosts)
+    with store.transaction("reading host counts") as connection:
         return {(r[0], r[1]): HostSpread(int(r[2]), int(r[3])) for r in connection.execute(query)}
 
 
 def title_rows(store: Store) -> list[TitleRow]:
-    """Boots with a crash of each title, aggregated by the database."""
-    predecessor = predecessor_of_boot().label("predecessor")
-    query = (
-        sa.select(
-            crashes.c.title,
-            boots.c.release,
-            predecessor,
-            boots.c.how,
-            sa.func.count(sa.distinct(boots.c.id)).label("crashed_boots"),
-        )
-        .select_from(
-            crashes.join(
-                boots,
-                sa.and_(boots.c.host_id == crashes.c.host_id, boots.c.boot_id == crashes.c.boot_id),
-            )
-        )
-        .group_by(crashes.c.title, boots.c.release, predecessor, boots.c.how)
-    )
-    with store.transaction("counting titles") as connection:
-        return sorted(
-            TitleRow(r.title, r.release, r.predecessor, r.how, int(r.crashed_boots))
-            for r in connection.execute(query)
-        )
+    """Boots with a crash of each title, from the cells kept at ingest."""
+    c = title_cells.c
+    query = sa.select(c.title, c.release, c.predecessor, c.how, c.crashed_boots)
+    with store.transaction("reading title counts") as connection:
+        return sorted(TitleRow(t, r, p, h, int(n)) for t, r, p, h, n in connection.execute(query))
 
 
 def transitions(store: Store, release: str | None = None) -> list[Transition]:
     """The fleet's transitions as stored now, as ``GET /v1/transitions`` gives them;
     only those into ``release`` where it is given."""
-    joined, per_boot = with_crash_counts(boots)
-    predecessor = predecessor_of_boot().label("predecessor")
-    query = (
-        sa.select(
-            boots.c.release,
-            predecessor,
-            sa.func.count().label("boots"),
-            sa.func.count(per_boot.c.n).label("crashed_boots"),
-            sa.func.coalesce(sa.func.sum(per_boot.c.n), 0).label("crashes"),
-            sa.func.coalesce(sa.func.sum(boots.c.hours), 0.0).label("boot_hours"),
-        )
-        .select_from(joined)
-        .group_by(boots.c.release, predecessor)
-    )
+    c = count_cells.c
+    query = sa.select(
+        c.release,
+        c.predecessor,
+        sa.func.sum(c.boots),
+        sa.func.sum(c.crashed_boots),
+        sa.func.sum(c.crashes),
+        sa.func.sum(c.seconds),
+    ).group_by(c.release, c.predecessor)
     if release is not None:
-        query = query.where(boots.c.release == release)
+        query = query.where(c.release == release)
     with store.transaction("counting transitions") as connection:
         found = [
-            Transition(
-                r.release,
-                r.predecessor,
-                int(r.boots),
-                int(r.crashed_boots),
-                int(r.crashes),
-                float(r.boot_hours),
-            )
-            for r in connection.execute(query)
+            Transition(r, p, int(n), int(x), int(k), int(seconds) / 3600)
+            for r, p, n, x, k, seconds in connection.execute(query)
         ]
     return sorted(found, key=lambda t: (t.release, predecessor_key(t.predecessor)))

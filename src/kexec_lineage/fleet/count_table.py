@@ -23,6 +23,7 @@ and they must give equal tables.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -31,14 +32,18 @@ from kexec_lineage.model.transition import Transition, predecessor_key
 
 __all__ = (
     "DEPTH_BUCKETS",
+    "EARLY_EDGES",
     "EARLY_SECONDS",
     "NO_DAY",
     "CountRow",
     "CountTables",
     "HostSpread",
     "TitleRow",
+    "day_of",
     "depth_bucket",
+    "early_by",
     "transitions_of",
+    "whole_seconds",
 )
 
 #: Lower bounds of the kexec-count buckets: each count up to 12, 13-16, 17 and more. A
@@ -52,6 +57,9 @@ DEPTH_BUCKETS: tuple[int, ...] = (*range(13), 13, 17)
 EARLY_SECONDS = 15 * 60
 #: The :attr:`CountRow.day` of boots whose start time is unknown.
 NO_DAY = -1
+#: The early windows (seconds) a store's count tables can answer for: they keep, per
+#: cell, the first of these each boot's first crash came within.
+EARLY_EDGES: tuple[int, ...] = (60, 120, 300, 600, 900, 1800, 3600)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -108,6 +116,28 @@ class CountTables:
 def depth_bucket(kexec_count: int) -> int:
     """The bucket (its lower bound) that ``kexec_count`` falls in."""
     return max(b for b in DEPTH_BUCKETS if b <= kexec_count)
+
+
+# The rules below are those the SQL of kexec_lineage.fleet.count_queries spells too.
+
+
+def day_of(started_at: float | None) -> int:
+    """The UTC day since 1970 of a start time, :data:`NO_DAY` where unknown."""
+    return NO_DAY if started_at is None else math.floor(started_at / 86400)
+
+
+def whole_seconds(hours: float | None) -> int:
+    """A boot's uptime in whole seconds, 0 where unknown: integers add up alike in
+    any order and engine, floats do not."""
+    return 0 if hours is None else math.floor(hours * 3600)
+
+
+def early_by(first_crash: float | None) -> int:
+    """The first of :data:`EARLY_EDGES` that a first crash at ``first_crash`` seconds
+    after boot came within; 0 for none (later, or at an unknown time)."""
+    if first_crash is None:
+        return 0
+    return next((edge for edge in EARLY_EDGES if first_crash <= edge), 0)
 
 
 def transitions_of(rows: Iterable[CountRow]) -> list[Transition]:

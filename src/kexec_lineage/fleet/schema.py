@@ -8,6 +8,12 @@ a crash by (host, boot_id, fingerprint): sending a record twice stores it
 once. A fleet has few distinct fact sets (hosts of one model share theirs), so
 each is stored once, keyed by its digest, and boots point to it. Alembic migrations in
 :mod:`kexec_lineage.fleet.migrations` create and change these tables.
+
+The count tables (``count_cells``, ``title_cells``, ``host_transitions``,
+``spread_cells``) are the sums every analysis reads, kept by ingest in the
+transaction that stores what they count (:mod:`kexec_lineage.fleet.count_upkeep`);
+``count_state`` says which rules of counting they follow, so that a store
+whose tables follow others (or none yet) is recounted when opened.
 """
 
 from __future__ import annotations
@@ -28,7 +34,19 @@ from sqlalchemy import (
     false,
 )
 
-__all__ = ("boots", "crashes", "fact_sets", "hosts", "metadata", "tokens")
+__all__ = (
+    "boots",
+    "count_cells",
+    "count_state",
+    "crashes",
+    "fact_sets",
+    "host_transitions",
+    "hosts",
+    "metadata",
+    "spread_cells",
+    "title_cells",
+    "tokens",
+)
 
 metadata = MetaData()
 
@@ -103,4 +121,62 @@ tokens = Table(
     Column("kind", String(8), nullable=False),
     Column("host", String(255)),
     Column("created_at", Float, nullable=False),
+)
+
+#: One cell of :class:`~kexec_lineage.fleet.count_table.CountRow`, finer by the window
+#: its boots' first crash came in (``early_by``: the first of
+#: :data:`~kexec_lineage.fleet.count_table.EARLY_EDGES` seconds it came within, 0 for
+#: none: no crash, later, or at an unknown time).
+count_cells = Table(
+    "count_cells",
+    metadata,
+    Column("release", String(64), primary_key=True),
+    Column("predecessor", String(64), primary_key=True),
+    Column("how", String(8), primary_key=True),
+    Column("depth", Integer, primary_key=True),
+    Column("facts", String(32), primary_key=True),
+    Column("day", BigInteger, primary_key=True),
+    Column("early_by", Integer, primary_key=True),
+    Column("boots", BigInteger, nullable=False),
+    Column("seconds", BigInteger, nullable=False),
+    Column("crashed_boots", BigInteger, nullable=False),
+    Column("crashes", BigInteger, nullable=False),
+)
+
+title_cells = Table(
+    "title_cells",
+    metadata,
+    Column("title", String(512), primary_key=True),
+    Column("release", String(64), primary_key=True),
+    Column("predecessor", String(64), primary_key=True),
+    Column("how", String(8), primary_key=True),
+    Column("crashed_boots", BigInteger, nullable=False),
+)
+
+#: Each host's boots (and crashed boots) of each transition: what turns into
+#: ``spread_cells`` as a host's first boot of a transition arrives or its last leaves.
+host_transitions = Table(
+    "host_transitions",
+    metadata,
+    Column("release", String(64), primary_key=True),
+    Column("predecessor", String(64), primary_key=True),
+    Column("host_id", Integer, ForeignKey("hosts.id"), primary_key=True),
+    Column("boots", BigInteger, nullable=False),
+    Column("crashed_boots", BigInteger, nullable=False),
+)
+
+spread_cells = Table(
+    "spread_cells",
+    metadata,
+    Column("release", String(64), primary_key=True),
+    Column("predecessor", String(64), primary_key=True),
+    Column("hosts", BigInteger, nullable=False),
+    Column("crashed_hosts", BigInteger, nullable=False),
+)
+
+count_state = Table(
+    "count_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rules", Integer, nullable=False),
 )

@@ -29,6 +29,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from kexec_lineage.errors import InputError, StoreError
+from kexec_lineage.fleet.count_upkeep import (
+    Counted,
+    Deltas,
+    crashes_of,
+    recount,
+    recount_if_stale,
+)
 from kexec_lineage.fleet.merge import merge_boots
 from kexec_lineage.fleet.schema import boots, crashes, fact_sets, hosts, tokens
 from kexec_lineage.model.boot import Boot
@@ -162,6 +169,8 @@ class Store:
                     sa.select(hosts.c.name, hosts.c.id).where(hosts.c.name.in_(missing))
                 ).all()
             )
+        # Also the batch's lock of its hosts (their rows', till it commits): the count
+        # upkeep counts from what the batch reads of their boots.
         connection.execute(hosts.update().where(hosts.c.name.in_(wanted)).values(last_seen=now))
         return found
 
@@ -198,66 +207,68 @@ class Store:
         with self.transaction("storing boots") as connection:
             ids = self._host_ids(connection, (r.boot.host for r in records), now)
             sets = self._fact_set_ids(connection, (r.facts for r in records))
+            digests = {i: d for d, i in sets.items()}
             keys = {(ids[r.boot.host], r.boot.boot_id) for r in records}
-            stored = self._stored_boots(connection, keys)
+            stored = self._stored_boots(connection, keys, digests)
+            crashed = crashes_of(connection, keys)
+            deltas = Deltas()
+
+            def counted(key: tuple[int, str], record: BootRecord, fact_set: int | None) -> None:
+                """Count the boot ``key`` as ``record`` with ``fact_set``, instead of
+                as it was stored."""
+                if key in stored:
+                    deltas.add(_counted(key[0], *stored[key], digests), crashed[key], -1)
+                deltas.add(_counted(key[0], record, fact_set, digests), crashed[key])
+
+            new_rows: dict[tuple[int, str], dict[str, Any]] = {}
             for record in records:
                 key = (ids[record.boot.host], record.boot.boot_id)
                 fact_set = sets.get(facts_digest(record.facts)) if record.facts else None
                 if key not in stored:
-                    row = boot_row(record, key[0], now, fact_set)
-                    connection.execute(boots.insert(), [row])
+                    new_rows[key] = boot_row(record, key[0], now, fact_set)
+                    counted(key, record, fact_set)
                     stored[key] = (record, fact_set)
                     inserted += 1
                     continue
-                old_record, old_set = stored[key]
-                old = old_record.boot
-                merged = merge_boots(old, record.boot)
-                extra: dict[str, Any] = {}
-                if record.started_at is not None and old_record.started_at is None:
-                    extra["started_at"] = record.started_at
-                # Uptime only grows: an old retry must not shrink it.
-                if record.hours is not None and record.hours > (old_record.hours or 0):
-                    extra["hours"] = record.hours
-                if fact_set is not None and fact_set != old_set:
-                    extra["fact_set_id"] = fact_set
-                if merged is None and not extra:
+                change = _merged(*stored[key], record, fact_set)
+                if change is None:
                     unchanged += 1
                     continue
-                values = boot_row(BootRecord(merged or old), key[0], now)
-                values = {
-                    k: v
-                    for k, v in values.items()
-                    if k not in ("started_at", "hours", "fact_set_id")
-                }
-                connection.execute(
-                    boots.update()
-                    .where(boots.c.host_id == key[0], boots.c.boot_id == key[1])
-                    .values(**values, **extra)
-                )
-                stored[key] = (
-                    BootRecord(
-                        merged or old,
-                        extra.get("started_at", old_record.started_at),
-                        extra.get("hours", old_record.hours),
-                    ),
-                    extra.get("fact_set_id", old_set),
-                )
+                now_record, now_set, values = change
+                if key in new_rows:
+                    # New in this batch: inserted once, as it ends up.
+                    new_rows[key] |= values
+                else:
+                    connection.execute(
+                        boots.update()
+                        .where(boots.c.host_id == key[0], boots.c.boot_id == key[1])
+                        .values(**values, received_at=now)
+                    )
+                counted(key, now_record, now_set)
+                stored[key] = (now_record, now_set)
                 updated += 1
+            if new_rows:
+                connection.execute(boots.insert(), list(new_rows.values()))
+            deltas.apply(connection)
         return Stored(inserted, updated, unchanged)
 
     def _stored_boots(
-        self, connection: Connection, keys: set[tuple[int, str]]
+        self, connection: Connection, keys: set[tuple[int, str]], digests: dict[int, str]
     ) -> dict[tuple[int, str], tuple[BootRecord, int | None]]:
-        """The stored boots of ``keys``, each with its fact set's id."""
+        """The stored boots of ``keys``, each with its fact set's id (whose digest goes
+        into ``digests``)."""
         out: dict[tuple[int, str], tuple[BootRecord, int | None]] = {}
         keys_list = sorted(keys)
         for i in range(0, len(keys_list), 500):  # keep statements within parameter limits
             rows = connection.execute(
-                sa.select(boots, hosts.c.name)
+                sa.select(boots, hosts.c.name, fact_sets.c.digest)
                 .join(hosts, hosts.c.id == boots.c.host_id)
+                .outerjoin(fact_sets, fact_sets.c.id == boots.c.fact_set_id)
                 .where(sa.tuple_(boots.c.host_id, boots.c.boot_id).in_(keys_list[i : i + 500]))
             ).mappings()
             for row in rows:
+                if row["fact_set_id"] is not None:
+                    digests[row["fact_set_id"]] = row["digest"]
                 out[(row["host_id"], row["boot_id"])] = (
                     BootRecord(_boot_from_row(row), row["started_at"], row["hours"]),
                     row["fact_set_id"],
@@ -290,8 +301,27 @@ class Store:
                     }
             new = [row for key, row in rows.items() if key not in seen]
             if new:
+                self._count_crashes(connection, new)
                 connection.execute(crashes.insert(), new)
         return Stored(len(new), 0, len(records) - len(new))
+
+    def _count_crashes(self, connection: Connection, new: Sequence[Mapping[str, Any]]) -> None:
+        """Count ``new`` crash rows (before they are stored) into their boots' counts; a
+        crash whose boot is not stored yet is counted when the boot comes."""
+        arriving: dict[tuple[int, str], list[tuple[str, float | None]]] = {}
+        for row in new:
+            arriving.setdefault((row["host_id"], row["boot_id"]), []).append(
+                (row["title"], row["uptime"])
+            )
+        digests: dict[int, str] = {}
+        stored = self._stored_boots(connection, set(arriving), digests)
+        before = crashes_of(connection, stored)
+        deltas = Deltas()
+        for key, (record, fact_set) in stored.items():
+            boot = _counted(key[0], record, fact_set, digests)
+            deltas.add(boot, before[key], -1)
+            deltas.add(boot, [*before[key], *arriving[key]])
+        deltas.apply(connection)
 
     def load(
         self,
@@ -359,6 +389,7 @@ class Store:
             for table, batch in rows.items():
                 if batch:
                     connection.execute(table.insert(), batch)
+            recount(connection)
 
     def chain(self, host: str) -> Chain:
         """The host's boots in boot order: start time where known, arrival otherwise,
@@ -507,6 +538,43 @@ def boot_row(
     }
 
 
+def _merged(
+    old_record: BootRecord, old_set: int | None, record: BootRecord, fact_set: int | None
+) -> tuple[BootRecord, int | None, dict[str, Any]] | None:
+    """The stored boot ``old_record`` (facts ``old_set``) with ``record`` merged in: the
+    boot, its fact set and the columns that change; ``None`` where nothing does."""
+    old = old_record.boot
+    merged = merge_boots(old, record.boot)
+    extra: dict[str, Any] = {}
+    if record.started_at is not None and old_record.started_at is None:
+        extra["started_at"] = record.started_at
+    # Uptime only grows: an old retry must not shrink it.
+    if record.hours is not None and record.hours > (old_record.hours or 0):
+        extra["hours"] = record.hours
+    if fact_set is not None and fact_set != old_set:
+        extra["fact_set_id"] = fact_set
+    if merged is None and not extra:
+        return None
+    values = {
+        k: v
+        for k, v in boot_row(BootRecord(merged or old), 0, 0).items()
+        if k not in ("started_at", "hours", "fact_set_id", "host_id", "received_at")
+    }
+    now = BootRecord(
+        merged or old,
+        extra.get("started_at", old_record.started_at),
+        extra.get("hours", old_record.hours),
+    )
+    return now, extra.get("fact_set_id", old_set), values | extra
+
+
+def _counted(
+    host_id: int, record: BootRecord, fact_set: int | None, digests: Mapping[int, str]
+) -> Counted:
+    facts = "" if fact_set is None else digests[fact_set]
+    return Counted.of(host_id, record.boot, record.started_at, record.hours, facts)
+
+
 def _boot_from_row(row: Any) -> Boot:
     data = dict(row)
     data["host"] = row["name"]
@@ -547,4 +615,5 @@ def open_store(target: str) -> Store:
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         with engine.begin() as connection:
             command.upgrade(_alembic_config(connection), "head")
+            recount_if_stale(connection)
     return Store(engine)

@@ -1,0 +1,275 @@
+"""
+Count upkeep
+------------
+
+The count tables of :mod:`kexec_lineage.fleet.schema` kept in step with the
+boots and crashes stored, in the same transaction: every analysis reads these
+sums, so that its cost grows with the number of cells, not of boots.
+
+A stored boot counts once, by what it is now: its cell (release, predecessor,
+how, depth bucket, fact set, day, early window of its first crash), its boot-
+seconds, its crashes and their titles, and its host's share of its transition.
+A batch that changes a boot (a later report naming its predecessor, uptime
+grown, a crash arriving) takes back what the boot counted and counts it anew;
+a record sent again changes nothing, so counts nothing. :func:`recount` makes
+the same tables from the raw rows, as a migration and the tests do.
+
+A batch counts from what it read of its boots, so batches of one host must not
+overlap: the store's first write of a batch is to its hosts' rows (their last
+seen time), whose row locks PostgreSQL holds until the batch commits (SQLite has
+one writer at a time anyway). Cells are changed by adding, which commutes, so
+batches of other hosts need no lock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from kexec_lineage.fleet.count_queries import (
+    Day,
+    WholeSeconds,
+    depth_of_boot,
+    early_by_sql,
+    predecessor_of_boot,
+    with_crash_counts,
+)
+from kexec_lineage.fleet.count_table import day_of, depth_bucket, early_by, whole_seconds
+from kexec_lineage.fleet.schema import (
+    boots,
+    count_cells,
+    count_state,
+    crashes,
+    fact_sets,
+    host_transitions,
+    spread_cells,
+    title_cells,
+)
+from kexec_lineage.model.boot import Boot
+from kexec_lineage.model.transition import predecessor_of
+
+__all__ = ("RULES", "Counted", "Deltas", "crashes_of", "recount", "recount_if_stale")
+
+#: The rules of counting the tables follow: raise it with any change of what a boot
+#: counts as (depth buckets, early windows, a cell's key), and every store is recounted
+#: when next opened.
+RULES = 1
+
+#: (title, seconds since boot or None) of each crash of a boot
+CrashList = Sequence[tuple[str, float | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """What of a stored boot its counts depend on (crashes aside)."""
+
+    host_id: int
+    release: str
+    predecessor: str
+    how: str
+    depth: int
+    facts: str
+    day: int
+    seconds: int
+
+    @classmethod
+    def of(
+        cls, host_id: int, boot: Boot, started_at: float | None, hours: float | None, facts: str
+    ) -> Counted:
+        return cls(
+            host_id,
+            boot.release,
+            predecessor_of(boot),
+            boot.how,
+            depth_bucket(boot.kexec_count),
+            facts,
+            day_of(started_at),
+            whole_seconds(hours),
+        )
+
+
+def _new_pair() -> list[int]:
+    return [0, 0]
+
+
+def _new_cell() -> list[int]:
+    return [0, 0, 0, 0]
+
+
+class Deltas:
+    """What one batch adds to and takes from the count tables."""
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[Any, ...], list[int]] = defaultdict(_new_cell)
+        self.titles: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0])
+        self.hosts: dict[tuple[Any, ...], list[int]] = defaultdict(_new_pair)
+
+    def add(self, boot: Counted, crashed: CrashList, sign: int = 1) -> None:
+        """Count ``boot`` with its crashes (``sign`` -1: take it back)."""
+        known = [at for _, at in crashed if at is not None]
+        window = early_by(min(known)) if known else 0
+        key = (boot.release, boot.predecessor, boot.how, boot.depth, boot.facts, boot.day)
+        cell = self.cells[(*key, window)]
+        hit = 1 if crashed else 0
+        for k, value in enumerate((1, boot.seconds, hit, len(crashed))):
+            cell[k] += sign * value
+        for title in {title for title, _ in crashed}:
+            self.titles[(title, boot.release, boot.predecessor, boot.how)][0] += sign
+        share = self.hosts[(boot.release, boot.predecessor, boot.host_id)]
+        share[0] += sign
+        share[1] += sign * hit
+
+    def apply(self, connection: Connection) -> None:
+        """Add the deltas to the stored tables; cells counting nothing any more go."""
+        _add(connection, count_cells, self.cells)
+        _add(connection, title_cells, self.titles)
+        now = _add(connection, host_transitions, self.hosts, returning=True)
+        spread: dict[tuple[Any, ...], list[int]] = defaultdict(_new_pair)
+        for key, (boots_now, crashed_now) in now.items():
+            delta = self.hosts[key]
+            was = (boots_now - delta[0], crashed_now - delta[1])
+            change = spread[key[:2]]
+            change[0] += (boots_now > 0) - (was[0] > 0)
+            change[1] += (crashed_now > 0) - (was[1] > 0)
+        _add(connection, spread_cells, spread)
+
+
+def _insert(connection: Connection, table: sa.Table) -> Any:
+    return (sqlite_insert if connection.dialect.name == "sqlite" else pg_insert)(table)
+
+
+def _add(
+    connection: Connection,
+    table: sa.Table,
+    deltas: Mapping[tuple[Any, ...], list[int]],
+    *,
+    returning: bool = False,
+) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    """Add ``deltas`` (key -> amounts, in the table's column order) to ``table``, in one
+    statement of many rows; then drop the rows whose first amount fell to 0. With
+    ``returning``, the amounts each changed row holds now."""
+    keys = [c.name for c in table.primary_key.columns]
+    amounts = [c.name for c in table.columns if c.name not in keys]
+    rows = [
+        dict(zip(keys, key, strict=True)) | dict(zip(amounts, values, strict=True))
+        for key, values in deltas.items()
+        if any(values)
+    ]
+    if not rows:
+        return {}
+    insert = _insert(connection, table)
+    upsert = insert.on_conflict_do_update(
+        index_elements=keys, set_={a: table.c[a] + insert.excluded[a] for a in amounts}
+    )
+    now: dict[tuple[Any, ...], tuple[int, ...]] = {}
+    if returning:
+        result = connection.execute(upsert.returning(*table.c), rows)
+        now = {tuple(r[: len(keys)]): tuple(r[len(keys) :]) for r in result}
+    else:
+        connection.execute(upsert, rows)
+    emptied = [r for r in rows if r[amounts[0]] < 0]
+    if emptied:
+        where = [table.c[k] == sa.bindparam(f"k_{k}") for k in keys]
+        connection.execute(
+            table.delete().where(*where, table.c[amounts[0]] <= 0),
+            [{f"k_{k}": r[k] for k in keys} for r in emptied],
+        )
+    return now
+
+
+def crashes_of(
+    connection: Connection, keys: Iterable[tuple[int, str]]
+) -> dict[tuple[int, str], list[tuple[str, float | None]]]:
+    """(host id, boot id) -> (title, time since boot) of each stored crash of the boot."""
+    out: dict[tuple[int, str], list[tuple[str, float | None]]] = defaultdict(list)
+    wanted = sorted(set(keys))
+    for i in range(0, len(wanted), 500):  # keep statements within parameter limits
+        c = crashes.c
+        found = connection.execute(
+            sa.select(c.host_id, c.boot_id, c.title, c.uptime).where(
+                sa.tuple_(c.host_id, c.boot_id).in_(wanted[i : i + 500])
+            )
+        )
+        for host_id, boot_id, title, uptime in found:
+            out[(host_id, boot_id)].append((title, uptime))
+    return out
+
+
+def recount(connection: Connection) -> None:
+    """Make the count tables anew from the boots and crashes stored."""
+    for table in (spread_cells, host_transitions, title_cells, count_cells):
+        connection.execute(table.delete())
+    joined, per_boot = with_crash_counts(
+        boots.outerjoin(fact_sets, fact_sets.c.id == boots.c.fact_set_id)
+    )
+    predecessor, depth = predecessor_of_boot(), depth_of_boot()
+    facts = sa.func.coalesce(fact_sets.c.digest, "")
+    day, window = Day(boots.c.started_at), early_by_sql(per_boot.c.first)
+    crashed = sa.case((per_boot.c.n > 0, 1), else_=0)
+    key = (boots.c.release, predecessor, boots.c.how, depth, facts, day, window)
+    cells = sa.select(
+        *key,
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(WholeSeconds(boots.c.hours)), 0),
+        sa.func.coalesce(sa.func.sum(crashed), 0),
+        sa.func.coalesce(sa.func.sum(per_boot.c.n), 0),
+    ).select_from(joined)
+    _fill(connection, count_cells, cells.group_by(*key))
+    titled = (
+        sa.select(
+            crashes.c.title,
+            boots.c.release,
+            predecessor,
+            boots.c.how,
+            sa.func.count(sa.distinct(boots.c.id)),
+        )
+        .select_from(
+            crashes.join(
+                boots,
+                sa.and_(boots.c.host_id == crashes.c.host_id, boots.c.boot_id == crashes.c.boot_id),
+            )
+        )
+        .group_by(crashes.c.title, boots.c.release, predecessor, boots.c.how)
+    )
+    _fill(connection, title_cells, titled)
+    joined, per_boot = with_crash_counts(boots)
+    crashed = sa.case((per_boot.c.n > 0, 1), else_=0)
+    shares = (
+        sa.select(
+            boots.c.release, predecessor, boots.c.host_id, sa.func.count(), sa.func.sum(crashed)
+        )
+        .select_from(joined)
+        .group_by(boots.c.release, predecessor, boots.c.host_id)
+    )
+    _fill(connection, host_transitions, shares)
+    ht = host_transitions.c
+    spread = sa.select(
+        ht.release,
+        ht.predecessor,
+        sa.func.count(),
+        sa.func.sum(sa.case((ht.crashed_boots > 0, 1), else_=0)),
+    ).group_by(ht.release, ht.predecessor)
+    _fill(connection, spread_cells, spread)
+    connection.execute(count_state.delete())
+    connection.execute(count_state.insert().values(id=1, rules=RULES))
+
+
+def _fill(connection: Connection, table: sa.Table, query: sa.Select[Any]) -> None:
+    connection.execute(table.insert().from_select([c.name for c in table.columns], query))
+
+
+def recount_if_stale(connection: Connection) -> bool:
+    """:func:`recount` where the tables follow other rules than :data:`RULES` (or none,
+    as a store migrated to them has); whether it did."""
+    rules = connection.execute(sa.select(count_state.c.rules)).scalar()
+    if rules == RULES:
+        return False
+    recount(connection)
+    return True
