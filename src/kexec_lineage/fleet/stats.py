@@ -67,18 +67,23 @@ def stratified_exact_p(strata: Sequence[Stratum]) -> float:
 
     One-sided: the question is whether the exposed boots crash *more*.
     """
-    distribution = np.ones(1)
-    observed = 0
-    for s in strata:
-        crashed_total = s.crashed + s.other_crashed
-        if s.exposure <= 0 or s.other_exposure <= 0 or crashed_total == 0:
-            continue  # no information in this stratum
-        share = s.exposure / s.total
-        pmf = stats.binom.pmf(np.arange(crashed_total + 1), crashed_total, share)
-        distribution = np.convolve(distribution, pmf)
-        observed += s.crashed
-    if len(distribution) == 1:
+    # Strata with no exposure on a side, or no crashes, carry no information.
+    informative = [
+        s
+        for s in strata
+        if s.exposure > 0 and s.other_exposure > 0 and s.crashed + s.other_crashed > 0
+    ]
+    if not informative:
         return 1.0
+    totals = np.array([s.crashed + s.other_crashed for s in informative])
+    shares = np.array([s.exposure / s.total for s in informative])
+    # Every stratum's distribution in one call (zero beyond its total): a call per
+    # stratum costs SciPy's argument checks each time, most of an analysis' time.
+    pmfs = stats.binom.pmf(np.arange(totals.max() + 1), totals[:, None], shares[:, None])
+    distribution = np.ones(1)
+    for total, pmf in zip(totals, pmfs, strict=True):
+        distribution = np.convolve(distribution, pmf[: total + 1])
+    observed = sum(s.crashed for s in informative)
     return min(1.0, max(float(distribution[observed:].sum()), 0.0))
 
 
