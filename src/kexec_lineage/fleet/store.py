@@ -524,16 +524,16 @@ def boot_row(
     record: BootRecord, host_id: int, now: float, fact_set: int | None = None
 ) -> dict[str, Any]:
     """The ``boots`` row of ``record`` for host ``host_id``, its facts stored as ``fact_set``."""
-    wire = record.as_dict()
+    wire = record.boot.as_dict()
     del wire["host"]
-    wire.pop("facts", None)
+    evidence, disagreements = wire.pop("evidence"), wire.pop("disagreements")
     return _clean_row(wire) | {
         "host_id": host_id,
         "fact_set_id": fact_set,
         "started_at": record.started_at,
         "hours": record.hours,
-        "evidence": json.dumps(_clean(wire["evidence"]), sort_keys=True),
-        "disagreements": json.dumps(_clean(wire["disagreements"])),
+        "evidence": json.dumps(_clean(evidence), sort_keys=True),
+        "disagreements": json.dumps(_clean(disagreements)),
         "received_at": now,
     }
 

@@ -9,7 +9,7 @@ boot; and the evidence that says so.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ("HOWS", "Boot", "Evidence")
@@ -37,7 +37,9 @@ class Evidence:
     detail: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Its fields are plain values: no need for asdict's recursive deep copy, which
+        # was a third of the collector's ingest time.
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,7 @@ class Boot:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready; the keys ``kexec-lineage status --json`` prints."""
-        out = asdict(self)
+        out = {name: getattr(self, name) for name in self.__dataclass_fields__}
         out["evidence"] = [e.as_dict() for e in self.evidence]
         out["disagreements"] = list(self.disagreements)
         return out
