@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,10 +17,12 @@ from hypothesis import strategies as st
 from kexec_lineage.errors import InputError
 from kexec_lineage.fleet.count_queries import count_rows, host_spread, title_rows, transitions
 from kexec_lineage.fleet.count_table import CountRow, HostSpread, TitleRow
-from kexec_lineage.fleet.count_upkeep import recount
+from kexec_lineage.fleet.count_upkeep import of_boots, recount
 from kexec_lineage.fleet.schema import (
+    boots,
     count_cells,
     count_state,
+    crashes,
     host_transitions,
     hosts,
     spread_cells,
@@ -221,3 +224,19 @@ def test_batches_of_one_host_at_once_count_every_crash_once(store: Store) -> Non
     assert recounted(store) == kept
     (row,) = count_rows(store)
     assert (row.boots, row.crashed_boots, row.crashes) == (20, 20, 80)
+
+
+@pytest.mark.parametrize("table", [boots, crashes], ids=["boots", "crashes"])
+def test_a_batch_finds_its_boots_by_index_not_by_a_scan(tmp_path: Path, table: sa.Table) -> None:
+    # SQLite scans a whole index for an IN of (host, boot) pairs: every batch would
+    # read every boot stored.
+    store = open_store(str(tmp_path / "fleet.db"))
+    try:
+        query = sa.select(table.c.id).where(of_boots(table, [(1, "a"), (1, "b"), (2, "c")]))
+        with store.engine.connect() as connection:
+            sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
+            plan = [r[3] for r in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+    finally:
+        store.dispose()
+    assert any(step.startswith("SEARCH") for step in plan), plan
+    assert not any(step.startswith("SCAN") for step in plan), plan

@@ -15,7 +15,8 @@ every statistic is computed from:
 A boot's *predecessor* is :func:`~kexec_lineage.model.transition.predecessor_of`.
 Per transition, per title, per depth, cold against kexec: all are sums over
 these rows. This module is the tables' vocabulary only, pure Python;
-the engines that fill them are :mod:`kexec_lineage.fleet.count_queries` (SQL),
+the engines that fill them are :mod:`kexec_lineage.fleet.count_upkeep` (the
+store, with the rules of :mod:`kexec_lineage.fleet.count_sql`),
 :mod:`kexec_lineage.fleet.spark` (Spark) and
 :meth:`kexec_lineage.sim.fleet.Fleet.count_rows` (the simulator, in memory),
 and they must give equal tables.
@@ -118,7 +119,7 @@ def depth_bucket(kexec_count: int) -> int:
     return max(b for b in DEPTH_BUCKETS if b <= kexec_count)
 
 
-# The rules below are those the SQL of kexec_lineage.fleet.count_queries spells too.
+# The rules below are those the SQL of kexec_lineage.fleet.count_sql spells too.
 
 
 def day_of(started_at: float | None) -> int:

@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from kexec_lineage.fleet.count_queries import (
+from kexec_lineage.fleet.count_sql import (
     Day,
     WholeSeconds,
     depth_of_boot,
@@ -55,7 +55,7 @@ from kexec_lineage.fleet.schema import (
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.transition import predecessor_of
 
-__all__ = ("RULES", "Counted", "Deltas", "crashes_of", "recount", "recount_if_stale")
+__all__ = ("RULES", "Counted", "Deltas", "crashes_of", "of_boots", "recount", "recount_if_stale")
 
 #: The rules of counting the tables follow: raise it with any change of what a boot
 #: counts as (depth buckets, early windows, a cell's key), and every store is recounted
@@ -184,17 +184,32 @@ def _add(
     return now
 
 
+def of_boots(table: sa.Table, keys: Iterable[tuple[int, str]]) -> sa.ColumnElement[bool]:
+    """Rows of ``table`` (a boot's, or a crash's) of the boots ``keys`` (host id, boot
+    id), a condition the unique (host, boot) index answers: an IN of (host, boot) pairs
+    makes SQLite scan the whole index, every batch."""
+    by_host: dict[int, list[str]] = defaultdict(list)
+    for host_id, boot_id in keys:
+        by_host[host_id].append(boot_id)
+    return sa.or_(
+        *(
+            sa.and_(table.c.host_id == host_id, table.c.boot_id.in_(ids))
+            for host_id, ids in sorted(by_host.items())
+        )
+    )
+
+
 def crashes_of(
     connection: Connection, keys: Iterable[tuple[int, str]]
 ) -> dict[tuple[int, str], list[tuple[str, float | None]]]:
     """(host id, boot id) -> (title, time since boot) of each stored crash of the boot."""
     out: dict[tuple[int, str], list[tuple[str, float | None]]] = defaultdict(list)
     wanted = sorted(set(keys))
+    c = crashes.c
     for i in range(0, len(wanted), 500):  # keep statements within parameter limits
-        c = crashes.c
         found = connection.execute(
             sa.select(c.host_id, c.boot_id, c.title, c.uptime).where(
-                sa.tuple_(c.host_id, c.boot_id).in_(wanted[i : i + 500])
+                of_boots(crashes, wanted[i : i + 500])
             )
         )
         for host_id, boot_id, title, uptime in found:

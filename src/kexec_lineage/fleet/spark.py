@@ -238,7 +238,7 @@ def _read(session: SparkSession, directory: str | os.PathLike[str], table: sa.Ta
     return session.read.parquet(str(path))
 
 
-# The rules below are those of kexec_lineage.fleet.count_queries, in the same words.
+# The rules below are those of kexec_lineage.fleet.count_sql, in the same words.
 
 
 def _predecessor() -> Column:
@@ -293,7 +293,7 @@ def spark_count_rows(
         )
         .agg(
             F.count(F.lit(1)).alias("boots"),
-            # Whole seconds summed as integers, as in fleet.count_queries: float sums
+            # Whole seconds summed as integers, as in fleet.count_sql: float sums
             # depend on the order of addition, which Spark does not fix.
             F.coalesce(F.sum(F.floor(F.col("hours") * 3600).cast("long")), F.lit(0)).alias(
                 "seconds"

@@ -33,6 +33,7 @@ from kexec_lineage.fleet.count_upkeep import (
     Counted,
     Deltas,
     crashes_of,
+    of_boots,
     recount,
     recount_if_stale,
 )
@@ -264,7 +265,7 @@ class Store:
                 sa.select(boots, hosts.c.name, fact_sets.c.digest)
                 .join(hosts, hosts.c.id == boots.c.host_id)
                 .outerjoin(fact_sets, fact_sets.c.id == boots.c.fact_set_id)
-                .where(sa.tuple_(boots.c.host_id, boots.c.boot_id).in_(keys_list[i : i + 500]))
+                .where(of_boots(boots, keys_list[i : i + 500]))
             ).mappings()
             for row in rows:
                 if row["fact_set_id"] is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from kexec_lineage.fleet.count_queries import predecessor_of_boot, with_crash_counts
+from kexec_lineage.fleet.count_sql import predecessor_of_boot, with_crash_counts
 from kexec_lineage.fleet.schema import boots, crashes, hosts
 from kexec_lineage.fleet.store import Store
 
