@@ -55,7 +55,16 @@ from kexec_lineage.fleet.schema import (
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.transition import predecessor_of
 
-__all__ = ("RULES", "Counted", "Deltas", "crashes_of", "of_boots", "recount", "recount_if_stale")
+__all__ = (
+    "RULES",
+    "Counted",
+    "Deltas",
+    "crashes_of",
+    "of_boots",
+    "recount",
+    "recount_if_stale",
+    "upsert_insert",
+)
 
 #: The rules of counting the tables follow: raise it with any change of what a boot
 #: counts as (depth buckets, early windows, a cell's key), and every store is recounted
@@ -141,7 +150,8 @@ class Deltas:
         _add(connection, spread_cells, spread)
 
 
-def _insert(connection: Connection, table: sa.Table) -> Any:
+def upsert_insert(connection: Connection, table: sa.Table) -> Any:
+    """An INSERT into ``table`` with the ON CONFLICT clauses of the connection's dialect."""
     return (sqlite_insert if connection.dialect.name == "sqlite" else pg_insert)(table)
 
 
@@ -164,7 +174,7 @@ def _add(
     ]
     if not rows:
         return {}
-    insert = _insert(connection, table)
+    insert = upsert_insert(connection, table)
     upsert = insert.on_conflict_do_update(
         index_elements=keys, set_={a: table.c[a] + insert.excluded[a] for a in amounts}
     )
@@ -254,8 +264,7 @@ def recount(connection: Connection) -> None:
         .group_by(crashes.c.title, boots.c.release, predecessor, boots.c.how)
     )
     _fill(connection, title_cells, titled)
-    joined, per_boot = with_crash_counts(boots)
-    crashed = sa.case((per_boot.c.n > 0, 1), else_=0)
+    # The join of the cells serves: a boot has one fact set at most.
     shares = (
         sa.select(
             boots.c.release, predecessor, boots.c.host_id, sa.func.count(), sa.func.sum(crashed)

@@ -24,8 +24,6 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from kexec_lineage.errors import InputError, StoreError
@@ -36,6 +34,7 @@ from kexec_lineage.fleet.count_upkeep import (
     of_boots,
     recount,
     recount_if_stale,
+    upsert_insert,
 )
 from kexec_lineage.fleet.merge import merge_boots
 from kexec_lineage.fleet.schema import boots, crashes, fact_sets, hosts, tokens
@@ -160,7 +159,7 @@ class Store:
         missing = sorted(wanted - set(found))
         if missing:
             # Another batch may add the same new host meanwhile: let it win.
-            insert = (sqlite_insert if connection.dialect.name == "sqlite" else pg_insert)(hosts)
+            insert = upsert_insert(connection, hosts)
             connection.execute(
                 insert.on_conflict_do_nothing(index_elements=["name"]),
                 [{"name": n, "first_seen": now, "last_seen": now} for n in missing],
@@ -187,9 +186,7 @@ class Store:
         )
         found = dict(connection.execute(known).all())
         if missing := sorted(set(wanted) - set(found)):
-            insert = (sqlite_insert if connection.dialect.name == "sqlite" else pg_insert)(
-                fact_sets
-            )
+            insert = upsert_insert(connection, fact_sets)
             connection.execute(
                 insert.on_conflict_do_nothing(index_elements=["digest"]),
                 [
