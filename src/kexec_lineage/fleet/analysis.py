@@ -40,11 +40,11 @@ from __future__ import annotations
 import functools
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from kexec_lineage.fleet.cells import Cell, Range, Releases, best_range, by_release
+from kexec_lineage.fleet.cells import Cells, Grid, Range, Releases, best_range
 from kexec_lineage.fleet.count_table import (
     EARLY_SECONDS,
     NO_DAY,
@@ -57,6 +57,7 @@ from kexec_lineage.fleet.culprits import Pooled, pooled
 from kexec_lineage.fleet.fact_search import Selection, concentration, contrasts, selections
 from kexec_lineage.fleet.stats import (
     RatioSums,
+    Strata,
     Stratum,
     benjamini_hochberg,
     clopper_pearson,
@@ -103,6 +104,10 @@ _MIN_FOCUSED = 10
 # A culprit raises its successors' crash rates by half at least: over many releases a
 # slight excess is significant, yet says more of a few transitions than of a kernel.
 _CULPRIT_RATIO = 1.5
+# The cells' three numbers (see kexec_lineage.fleet.cells) for crash rates, and for the
+# share of crashed boots that crashed early.
+_RATES = ("crashed_boots", "boots", "hours")
+_SHARES = ("early_crashed_boots", "crashed_boots", "crashed_boots")
 # A day's crash rate is shrunk towards the fleet's by this many crashed boots: a day of
 # few boots weighs as much as any.
 _DAY_EVENTS = 20.0
@@ -340,19 +345,17 @@ class _Conditional:
 
 
 def _search_facts(
-    counts: Sequence[CountRow],
+    grid: Grid,
     fact_sets: Mapping[str, Mapping[str, str]],
-    host_class: Mapping[str, str],
-    measure: Callable[[CountRow], tuple[float, float, float]],
     tests: _Tests,
 ) -> dict[str, list[_Conditional]]:
     """release -> the ranges found within each fact value's hosts."""
     out: dict[str, list[_Conditional]] = defaultdict(list)
     chosen_from = selections(fact_sets)
     for selection in chosen_from:
-        chosen = selection.digests
-        within = by_release((r for r in counts if r.facts in chosen), host_class, measure)
-        outside = by_release((r for r in counts if r.facts not in chosen), host_class, measure)
+        chosen = grid.of_facts(selection.digests)
+        within = grid.releases(_RATES, chosen)
+        outside = grid.releases(_RATES, ~chosen)
         contrast = contrasts(within, outside)
         fleet = RatioSums.of(contrast.values())
         for release, cells in within.items():
@@ -360,7 +363,7 @@ def _search_facts(
             if found is None:
                 continue
             rr_out, p_focus = concentration(
-                release, found.predecessors, outside.get(release, {}), contrast, fleet
+                release, found.predecessors, outside.get(release), contrast, fleet
             )
             concentrated = (
                 found.counts[0] >= _MIN_FOCUSED and found.rate_ratio >= _CONCENTRATED_RATIO * rr_out
@@ -394,13 +397,10 @@ def _title_of(found: Range, titles: Sequence[TitleRow]) -> str | None:
     return max(excess, key=lambda t: excess[t]) if excess else None
 
 
-def _shrunk(strata: Sequence[Stratum], prior: tuple[float, float]) -> float:
+def _shrunk(strata: Strata, prior: tuple[float, float]) -> float:
     """The rate ratio with both rates shrunk towards the fleet's (gamma-Poisson)."""
     shape, rate = prior
-    x = sum(s.crashed for s in strata)
-    e = sum(s.exposure for s in strata)
-    y = sum(s.other_crashed for s in strata)
-    f = sum(s.other_exposure for s in strata)
+    x, e, y, f = (float(column.sum()) for column in strata)
     return ((x + shape) / (e + rate)) / ((y + shape) / (f + rate))
 
 
@@ -431,14 +431,12 @@ def _only_on(conditional: _Conditional, q: float) -> OnlyOn:
     )
 
 
-def _share(cells: Mapping[str, Cell], inside: Iterable[str]) -> float | None:
+def _share(cells: Cells | None, inside: Iterable[str]) -> float | None:
     """Early crashed boots over crashed boots of ``inside``, all strata."""
-    early = crashed = 0.0
-    for predecessor in inside:
-        for events, boots, _ in cells.get(predecessor, {}).values():
-            early += events
-            crashed += boots
-    return early / crashed if crashed else None
+    if cells is None:
+        return None
+    early, crashed, _ = cells.values[cells.mask(inside)].sum(axis=(0, 1))
+    return float(early / crashed) if crashed else None
 
 
 def _narrowest(found: list[_Conditional]) -> list[_Conditional]:
@@ -503,7 +501,7 @@ def _suspects(
             title=_title_of(found, titles),
             sentence="",
             only_on=tuple(_only_on(c, q_of(c)) for c in _narrowest(overlapping)),
-            early_share=_share(early_cells.get(release, {}), found.predecessors),
+            early_share=_share(early_cells.get(release), found.predecessors),
             explained_by=next((p for p in found.predecessors if p in culprits), None),
         )
         out.append(replace(suspect, sentence=_suspect_sentence(suspect)))
@@ -596,7 +594,7 @@ def _culprit(found: Pooled, q: float) -> Culprit:
     )
 
 
-def _early(found: Range, q: float, cells: Mapping[str, Cell], minutes: float) -> EarlyFinding:
+def _early(found: Range, q: float, cells: Cells, minutes: float) -> EarlyFinding:
     x, n, y, m = found.counts
     inside = _share(cells, found.predecessors) or 0.0
     others = _share(cells, [p for p in cells if p not in found.predecessors]) or 0.0
@@ -647,24 +645,19 @@ def analyze(
     counts = _over_days(counts)
     host_class = {d: "/".join(f.get(k, "") for k in class_facts) for d, f in sets.items()}
 
-    def rates(row: CountRow) -> tuple[float, float, float]:
-        return (row.crashed_boots, row.boots, row.hours)
-
-    def shares(row: CountRow) -> tuple[float, float, float]:
-        return (row.early_crashed_boots, row.crashed_boots, row.crashed_boots)
-
     def eligible(release: str, predecessor: str) -> bool:
         """Whether several hosts share the crashes of this transition (see MIN_HOSTS)."""
         return spread is None or spread[(release, predecessor)].crashed_hosts >= MIN_HOSTS
 
     tests = _Tests()
-    by_rate = by_release(counts, host_class, rates)
-    by_share = by_release(counts, host_class, shares)
+    grid = Grid(counts, host_class)
+    by_rate = grid.releases(_RATES)
+    by_share = grid.releases(_SHARES)
     ranges = {}
     for release, cells in by_rate.items():
         if found := best_range(release, cells, functools.partial(eligible, release)):
             ranges[release] = (found, tests.add(found.p))
-    conditional = _search_facts(counts, sets, host_class, rates, tests)
+    conditional = _search_facts(grid, sets, tests)
     culprits = [(c, tests.add(c.p)) for c in pooled(by_rate, eligible)]
     early = []
     for release, cells in by_share.items():
@@ -677,12 +670,7 @@ def analyze(
     qs = tests.adjust()
 
     prior = gamma_prior(
-        [
-            (int(x), e)
-            for release_cells in by_rate.values()
-            for cell in release_cells.values()
-            for x, _, e in [tuple(map(sum, zip(*cell.values(), strict=True)))]
-        ]
+        [(int(x), float(e)) for cells in by_rate.values() for x, _, e in cells.values.sum(axis=1)]
     )
     named = {
         c.predecessor: _culprit(c, qs[i])

@@ -14,15 +14,13 @@ culprit only where that holds beyond its :data:`BEYOND` strongest successor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from kexec_lineage.fleet.cells import Releases, compared, strata
-from kexec_lineage.fleet.stats import (
-    Stratum,
-    mantel_haenszel_rr,
-    stratified_exact_p,
-)
+from kexec_lineage.fleet.stats import Strata, mantel_haenszel_rr, stratified_exact_p
 from kexec_lineage.model.transition import COLD
 
 __all__ = ("BEYOND", "Pooled", "pooled")
@@ -50,15 +48,15 @@ def pooled(
 ) -> list[Pooled]:
     """The pooled test of every kexec predecessor found in two releases or more;
     ``eligible(release, predecessor)`` says which of its transitions may count."""
-    per: dict[str, dict[str, list[Stratum]]] = {}
+    per: dict[str, dict[str, Strata]] = {}
     counts: dict[str, tuple[int, int, int, int]] = {}
     for release, cells in releases.items():
-        for predecessor in cells:
+        for i, predecessor in enumerate(cells.predecessors):
             if predecessor == COLD or not eligible(release, predecessor):
                 continue
-            others = (c for p, c in cells.items() if p != predecessor)
-            keyed = strata(cells[predecessor], others)
-            per.setdefault(predecessor, {})[release] = list(keyed.values())
+            others = np.delete(cells.values, i, axis=0).sum(axis=0)
+            keyed = strata(cells.values[i], others)
+            per.setdefault(predecessor, {})[release] = keyed
             these = compared([predecessor], cells, keyed)
             before = counts.get(predecessor, (0, 0, 0, 0))
             counts[predecessor] = (
@@ -75,26 +73,31 @@ def pooled(
         successors = tuple(
             sorted(r for r, e in excess.items() if e > 0 and mantel_haenszel_rr(by_release[r]) > 1)
         )
-        every = [s for group in by_release.values() for s in group]
         strongest = sorted(excess, key=lambda r: -excess[r])[:BEYOND]
-        beyond = [s for r, group in by_release.items() if r not in strongest for s in group]
+        beyond = [s for r, s in by_release.items() if r not in strongest]
+        every = _joined(list(by_release.values()))
         out.append(
             Pooled(
                 predecessor,
                 successors,
                 mantel_haenszel_rr(every),
                 stratified_exact_p(every),
-                stratified_exact_p(beyond),
+                stratified_exact_p(_joined(beyond)),
                 counts[predecessor],
             )
         )
     return out
 
 
-def _excess(group: list[Stratum]) -> float:
+def _joined(groups: Sequence[Strata]) -> Strata:
+    """The strata of several releases side by side: each release's are its own."""
+    if not groups:
+        return Strata.of(())
+    return Strata(*(np.concatenate(column) for column in zip(*groups, strict=True)))
+
+
+def _excess(group: Strata) -> float:
     """Events above what the others' rates predict, in strata that compare."""
-    return sum(
-        s.crashed - s.exposure * s.other_crashed / s.other_exposure
-        for s in group
-        if s.exposure > 0 and s.other_exposure > 0
-    )
+    c = group.comparing()
+    x, e = group.crashed[c], group.exposure[c]
+    return float((x - e * group.other_crashed[c] / group.other_exposure[c]).sum())

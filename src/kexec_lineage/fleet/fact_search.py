@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from scipy import stats
 
-from kexec_lineage.fleet.cells import Cell, Releases, merge, strata
+from kexec_lineage.fleet.cells import Cells, Releases, strata
 from kexec_lineage.fleet.stats import RatioSums, log_rate_ratio, ratio_sums
 
 __all__ = ("MAX_VALUES", "Selection", "concentration", "contrasts", "selections")
@@ -66,17 +66,20 @@ def contrasts(within: Releases, outside: Releases) -> dict[tuple[str, str], Rati
     hosts of that transition, stratum by stratum."""
     out = {}
     for release, cells in within.items():
-        for predecessor, cell in cells.items():
-            other = outside.get(release, {}).get(predecessor)
-            if other:
-                out[(release, predecessor)] = ratio_sums(strata(cell, [other]).values())
+        others = outside.get(release)
+        if others is None:
+            continue
+        for i, predecessor in enumerate(cells.predecessors):
+            if predecessor in others:
+                keyed = strata(cells.values[i], others.of(predecessor))
+                out[(release, predecessor)] = ratio_sums(keyed)
     return out
 
 
 def concentration(
     release: str,
     inside: Sequence[str],
-    outside: Mapping[str, Cell],
+    outside: Cells | None,
     contrast: Mapping[tuple[str, str], RatioSums],
     fleet: RatioSums,
 ) -> tuple[float, float]:
@@ -102,10 +105,11 @@ def concentration(
     return rr_out, float(stats.norm.sf(z))
 
 
-def _log_ratio(inside: Sequence[str], cells: Mapping[str, Cell]) -> tuple[float, float] | None:
-    if not any(p in cells for p in inside):
+def _log_ratio(inside: Sequence[str], cells: Cells | None) -> tuple[float, float] | None:
+    if cells is None:
         return None
-    exposed = merge(cells[p] for p in inside if p in cells)
-    return log_rate_ratio(
-        list(strata(exposed, (cells[p] for p in cells if p not in inside)).values())
-    )
+    where = cells.mask(inside)
+    if not where.any():
+        return None
+    values = cells.values
+    return log_rate_ratio(strata(values[where].sum(axis=0), values[~where].sum(axis=0)))

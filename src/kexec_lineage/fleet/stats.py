@@ -31,10 +31,13 @@ from typing import NamedTuple
 
 import numpy as np
 import statsmodels.api as sm
+from numpy.typing import NDArray
 from scipy import stats
 
 __all__ = (
+    "AnyStrata",
     "RatioSums",
+    "Strata",
     "Stratum",
     "benjamini_hochberg",
     "clopper_pearson",
@@ -62,35 +65,65 @@ class Stratum:
         return self.exposure + self.other_exposure
 
 
-def stratified_exact_p(strata: Sequence[Stratum]) -> float:
+class Strata(NamedTuple):
+    """Many strata as arrays, a stratum per element: the analysis sums a release's
+    strata thousands of times, which NumPy does at once."""
+
+    crashed: NDArray[np.float64]
+    exposure: NDArray[np.float64]
+    other_crashed: NDArray[np.float64]
+    other_exposure: NDArray[np.float64]
+
+    @staticmethod
+    def of(strata: Strata | Iterable[Stratum]) -> Strata:
+        if isinstance(strata, Strata):
+            return strata
+        listed = list(strata)
+        return Strata(
+            *(
+                np.array([getattr(s, name) for s in listed], dtype=np.float64)
+                for name in ("crashed", "exposure", "other_crashed", "other_exposure")
+            )
+        )
+
+    def comparing(self) -> NDArray[np.bool_]:
+        """The strata with exposure on both sides: the only ones that compare."""
+        return (self.exposure > 0) & (self.other_exposure > 0)
+
+
+#: What the tests take: strata one by one, or as arrays.
+AnyStrata = Strata | Sequence[Stratum]
+
+
+def stratified_exact_p(strata: AnyStrata) -> float:
     """P(exposed crashes >= observed | each stratum's crashes), under no effect.
 
     One-sided: the question is whether the exposed boots crash *more*.
     """
+    s = Strata.of(strata)
     # Strata with no exposure on a side, or no crashes, carry no information.
-    informative = [
-        s
-        for s in strata
-        if s.exposure > 0 and s.other_exposure > 0 and s.crashed + s.other_crashed > 0
-    ]
-    if not informative:
+    informative = s.comparing() & (s.crashed + s.other_crashed > 0)
+    if not informative.any():
         return 1.0
-    totals = np.array([s.crashed + s.other_crashed for s in informative])
-    shares = np.array([s.exposure / s.total for s in informative])
+    totals = (s.crashed + s.other_crashed)[informative].astype(np.int64)
+    shares = s.exposure[informative] / (s.exposure + s.other_exposure)[informative]
     # Every stratum's distribution in one call (zero beyond its total): a call per
     # stratum costs SciPy's argument checks each time, most of an analysis' time.
     pmfs = stats.binom.pmf(np.arange(totals.max() + 1), totals[:, None], shares[:, None])
     distribution = np.ones(1)
     for total, pmf in zip(totals, pmfs, strict=True):
         distribution = np.convolve(distribution, pmf[: total + 1])
-    observed = sum(s.crashed for s in informative)
+    observed = int(s.crashed[informative].sum())
     return min(1.0, max(float(distribution[observed:].sum()), 0.0))
 
 
-def mantel_haenszel_rr(strata: Sequence[Stratum]) -> float:
+def mantel_haenszel_rr(strata: AnyStrata) -> float:
     """The Mantel-Haenszel rate ratio of exposed to others (inf for none in others)."""
-    numerator = sum(s.crashed * s.other_exposure / s.total for s in strata if s.total)
-    denominator = sum(s.other_crashed * s.exposure / s.total for s in strata if s.total)
+    s = Strata.of(strata)
+    total = s.exposure + s.other_exposure
+    some = total > 0
+    numerator = float((s.crashed[some] * s.other_exposure[some] / total[some]).sum())
+    denominator = float((s.other_crashed[some] * s.exposure[some] / total[some]).sum())
     if denominator == 0:
         return math.inf if numerator else 1.0
     return numerator / denominator
@@ -119,23 +152,24 @@ class RatioSums(NamedTuple):
         return RatioSums(*(a - b for a, b in zip(self, part, strict=True)))
 
 
-def ratio_sums(strata: Iterable[Stratum]) -> RatioSums:
+def ratio_sums(strata: AnyStrata) -> RatioSums:
     """The :class:`RatioSums` of the strata that compare (exposure on both sides)."""
-    return RatioSums.of(
-        RatioSums(
-            s.crashed * s.other_exposure / s.total,
-            s.other_crashed * s.exposure / s.total,
-            (s.crashed + s.other_crashed) * s.exposure * s.other_exposure / s.total**2,
-            s.exposure * s.other_exposure / s.total,
-            s.exposure,
-            s.other_exposure,
-        )
-        for s in strata
-        if s.exposure > 0 and s.other_exposure > 0
+    s = Strata.of(strata)
+    comparing = s.comparing()
+    x, e = s.crashed[comparing], s.exposure[comparing]
+    y, f = s.other_crashed[comparing], s.other_exposure[comparing]
+    total = e + f
+    return RatioSums(
+        float((x * f / total).sum()),
+        float((y * e / total).sum()),
+        float(((x + y) * e * f / total**2).sum()),
+        float((e * f / total).sum()),
+        float(e.sum()),
+        float(f.sum()),
     )
 
 
-def log_rate_ratio(strata: Iterable[Stratum] | RatioSums) -> tuple[float, float] | None:
+def log_rate_ratio(strata: AnyStrata | RatioSums) -> tuple[float, float] | None:
     """The log Mantel-Haenszel rate ratio and its variance (Greenland & Robins 1985),
     from the strata that compare (or their sums); ``None`` where none does. Half a
     crashed boot stands in for none on either side, so that a group without
