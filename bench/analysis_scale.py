@@ -1,138 +1,75 @@
-"""Analysis of 10M boots in SQLite, against one ``GROUP BY release`` scan of them.
+"""Analysis of 10M and 30M boots in SQLite, against one ``GROUP BY release`` scan of
+the same boots (SQLite answers it from the covering index on (release, previous
+release): the cheapest read of every boot there is).
 
-The database is generated once (random fleet-like rows: 60 releases, each
-kexec'd into from its recent predecessors, 12 host classes, about 1% of boots
-with a crash) and kept under build/bench/. ``BENCH_BOOTS`` sets the size.
+The fleets are those of :mod:`bench.fleet_history` (generated once per machine);
+``BENCH_BOOTS`` lists the sizes, comma-separated. Each figure is the best of
+three runs, after one that warms the caches.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import time
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 
+from bench.fleet_history import fleet_store
 from kexec_lineage.fleet.analysis import analyze
-from kexec_lineage.fleet.count_queries import count_tables
-from kexec_lineage.fleet.count_upkeep import recount
-from kexec_lineage.fleet.schema import boots, crashes, fact_sets, hosts
-from kexec_lineage.fleet.store import Store, open_store
-from kexec_lineage.model.wire import facts_digest
+from kexec_lineage.fleet.schema import boots, count_cells
+from kexec_lineage.fleet.store import Store
+from kexec_lineage.fleet.weighing_sql import weighed_tables
 
-REPO = Path(__file__).resolve().parent.parent
-BOOTS = int(os.environ.get("BENCH_BOOTS", "10000000"))
-HOSTS = 200_000
-CHUNK = 200_000
+SIZES = [int(n) for n in os.environ.get("BENCH_BOOTS", "10000000,30000000").split(",")]
 
 
-def build(path: Path) -> Store:
-    fresh = not path.exists()
-    store = open_store(str(path))
-    if not fresh:
-        return store
-    tmp_rng = np.random.default_rng(7)
-    releases = [f"7.{m}.{p}" for m in range(6) for p in range(10)]
-    # Host i's class is i % 12: a machine (of 4) and a region (of 3), fact set i % 12 + 1.
-    classes = [{"dmi.system": f"p{c % 4}", "label.region": f"r{c % 3}"} for c in range(12)]
-    with store.transaction("bench hosts") as connection:
-        connection.execute(
-            fact_sets.insert(),
-            [
-                {"id": c + 1, "digest": facts_digest(f), "facts": json.dumps(f, sort_keys=True)}
-                for c, f in enumerate(classes)
-            ],
-        )
-        connection.execute(
-            hosts.insert(),
-            [{"name": f"h{i}", "first_seen": 0, "last_seen": 0} for i in range(HOSTS)],
-        )
-    done = 0
-    while done < BOOTS:
-        n = min(CHUNK, BOOTS - done)
-        rel = tmp_rng.integers(5, len(releases), n)
-        back = tmp_rng.integers(1, 6, n)
-        how = np.where(tmp_rng.random(n) < 0.7, "kexec", "cold")
-        depth = np.where(how == "cold", 0, tmp_rng.integers(1, 12, n))
-        host = tmp_rng.integers(1, HOSTS + 1, n)
-        crashed = tmp_rng.random(n) < 0.01
-        rows = [
-            {
-                "host_id": int(host[i]),
-                "boot_id": f"b{done + i}",
-                "release": releases[rel[i]],
-                "how": how[i],
-                "kexec_count": int(depth[i]),
-                "previous_release": None if how[i] == "cold" else releases[rel[i] - back[i]],
-                "hours": 72.0,
-                "fact_set_id": int(host[i] - 1) % 12 + 1,
-                "evidence": "[]",
-                "disagreements": "[]",
-                "received_at": 0,
-            }
-            for i in range(n)
-        ]
-        crash_rows = [
-            {
-                "host_id": int(host[i]),
-                "boot_id": f"b{done + i}",
-                "fingerprint": f"f{done + i}",
-                "title": f"WARNING in f{(done + i) % 40}",
-                "alt_titles": "[]",
-                "type": "WARNING",
-                "frame": "",
-                "corrupted": False,
-                "panicked": False,
-                "source": "bench",
-                "report": "",
-                "received_at": 0,
-            }
-            for i in np.flatnonzero(crashed)
-        ]
-        with store.transaction("bench boots") as connection:
-            connection.execute(boots.insert(), rows)
-            if crash_rows:
-                connection.execute(crashes.insert(), crash_rows)
-        done += n
-        print(f"\rgenerating: {done:,}/{BOOTS:,} boots", end="", flush=True)
-    print()
-    start = time.perf_counter()
-    with store.transaction("bench recount") as connection:
-        recount(connection)
-    print(f"count tables recounted from the raw rows in {time.perf_counter() - start:.1f} s")
-    return store
+def _best(run: Callable[[], Any]) -> tuple[float, Any]:
+    run()
+    times, result = [], None
+    for _ in range(3):
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def _scan(store: Store) -> Callable[[], Any]:
+    def run() -> Any:
+        with store.transaction("baseline") as connection:
+            query = sa.select(boots.c.release, sa.func.count()).group_by(boots.c.release)
+            return connection.execute(query).all()
+
+    return run
 
 
 def main() -> int:
-    path = REPO / "build/bench" / f"fleet-{BOOTS}-facts.db"  # made with the schema of 0003
-    path.parent.mkdir(parents=True, exist_ok=True)
-    store = build(path)
-    with store.transaction("baseline") as connection:
-        start = time.perf_counter()
-        connection.execute(
-            sa.select(boots.c.release, sa.func.count()).group_by(boots.c.release)
-        ).all()
-        scan = time.perf_counter() - start
-    start = time.perf_counter()
-    tables = count_tables(store)
-    counts = tables.rows
-    counted = time.perf_counter() - start
-    start = time.perf_counter()
-    result = analyze(counts, tables.titles, tables.spread, fact_sets=tables.fact_sets)
-    tested = time.perf_counter() - start
+    print("seconds, and in parentheses x the scan of the same boots")
     print(
-        f"analysis of {BOOTS:,} boots in SQLite ({len(counts):,} count cells, {result.tests} tests)"
+        f"{'boots':>12}{'cells':>9}{'rows':>7}{'tests':>6}{'scan':>8}"
+        f"{'read, weighed':>19}{'statistics':>17}{'analysis':>17}"
     )
-    print(f"{'':36}{'seconds':>9}{'x scan':>9}")
-    for name, seconds in (
-        ("GROUP BY release scan (baseline)", scan),
-        ("count tables read", counted),
-        ("statistics in Python", tested),
-        ("analysis, total", counted + tested),
-    ):
-        print(f"{name:36}{seconds:9.2f}{seconds / scan:9.2f}")
+    for size in SIZES:
+        store = fleet_store(size)
+        with store.transaction("counting cells") as connection:
+            cells = connection.execute(sa.select(sa.func.count()).select_from(count_cells)).scalar()
+        scan, _ = _best(_scan(store))
+        read, tables = _best(functools.partial(weighed_tables, store))
+        tested, result = _best(
+            functools.partial(
+                analyze, tables.counts, tables.titles, tables.spread, fact_sets=tables.fact_sets
+            )
+        )
+        store.dispose()
+        timed = "".join(
+            f"{seconds:>9.3f} ({seconds / scan:5.2f})" for seconds in (read, tested, read + tested)
+        )
+        print(
+            f"{size:>12,}{cells or 0:>9,}{len(tables.counts.rows):>7,}{result.tests:>6}{scan:>8.3f}"
+            f"  {timed}"
+        )
     return 0
 
 

@@ -80,13 +80,13 @@ def analyze_store(
 ) -> Analysis:
     """Count in the database, then run the statistics; timings on stderr."""
     from kexec_lineage.fleet.analysis import analyze
-    from kexec_lineage.fleet.count_queries import count_tables
+    from kexec_lineage.fleet.weighing_sql import weighed_tables
 
     start = time.perf_counter()
-    tables = count_tables(store, early_minutes * 60)
+    tables = weighed_tables(store, early_minutes * 60)
     counted = time.perf_counter()
     result = analyze(
-        tables.rows,
+        tables.counts,
         tables.titles,
         tables.spread,
         fact_sets=tables.fact_sets,
@@ -94,7 +94,7 @@ def analyze_store(
         early_seconds=early_minutes * 60,
     )
     print(
-        f"counted {len(tables.rows)} cells in {counted - start:.2f} s, "
+        f"counted {len(tables.counts.rows)} cells in {counted - start:.2f} s, "
         f"tested in {time.perf_counter() - counted:.2f} s",
         file=sys.stderr,
     )

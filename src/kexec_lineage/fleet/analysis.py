@@ -13,8 +13,9 @@ every release the predecessors are compared with the exact stratified test of
 the class facts, :data:`DEFAULT_CLASS` unless chosen) and kexec-count bucket:
 a platform that merely upgraded first, or a chain that is merely deeper, is
 not blamed on the predecessor. Exposure is weighed by the fleet's crash rate
-on the day the boot started against all days': a fleet-wide incident of a few
-days raises the rates of whatever was rolled out then, not of a transition
+on the day the boot started against all days' (:mod:`kexec_lineage.fleet.weighing`):
+a fleet-wide incident of a few days raises the rates of whatever was rolled out
+then, not of a transition
 (stratifying by day did as well against incidents, but its strata of one day
 lose the comparisons culprits and early crashes rest on). A cold boot is the
 only predecessor at depth 0, so it is never the yardstick of a kexec
@@ -47,11 +48,9 @@ from typing import Any
 from kexec_lineage.fleet.cells import Cells, Grid, Range, Releases, best_range
 from kexec_lineage.fleet.count_table import (
     EARLY_SECONDS,
-    NO_DAY,
     CountRow,
     HostSpread,
     TitleRow,
-    transitions_of,
 )
 from kexec_lineage.fleet.culprits import Pooled, pooled
 from kexec_lineage.fleet.fact_search import Selection, concentration, contrasts, selections
@@ -66,6 +65,7 @@ from kexec_lineage.fleet.stats import (
     mantel_haenszel_rr,
     stratified_exact_p,
 )
+from kexec_lineage.fleet.weighing import MIN_HOSTS, Weighed, weigh
 from kexec_lineage.model.transition import UNKNOWN, Transition
 from kexec_lineage.model.wire import CLASS_FACTS
 
@@ -83,17 +83,11 @@ __all__ = (
     "Suspect",
     "analyze",
     "format_q",
-    "hours_known",
     "rate_interval",
 )
 
 #: q-value at or below which a finding is reported.
 Q_LEVEL = 0.05
-#: Where the count tables come with their :class:`HostSpread`: a transition counts in
-#: the tests only once booted on this many hosts, and a suspect range starts at a
-#: predecessor whose crashed boots come from this many: one host, however many
-#: boots it sends, neither makes a suspect nor moves the comparison.
-MIN_HOSTS = 3
 #: The facts whose values make a host's class, unless ``analyze --class`` says others.
 DEFAULT_CLASS = CLASS_FACTS
 # A fact value is "only on" where its excess sits there beyond a common ratio (a test
@@ -108,9 +102,6 @@ _CULPRIT_RATIO = 1.5
 # share of crashed boots that crashed early.
 _RATES = ("crashed_boots", "boots", "hours")
 _SHARES = ("early_crashed_boots", "crashed_boots", "crashed_boots")
-# A day's crash rate is shrunk towards the fleet's by this many crashed boots: a day of
-# few boots weighs as much as any.
-_DAY_EVENTS = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,11 +258,6 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def hours_known(rows: Sequence[CountRow]) -> bool:
-    """Whether boot-hours are recorded (else boots are the exposure)."""
-    return sum(r.hours for r in rows) > 0
-
-
 def format_q(q: float) -> str:
     """``=2e-09``, or ``<1e-300`` where the value underflowed to zero."""
     return "<1e-300" if q == 0 else f"={q:.1g}"
@@ -298,36 +284,6 @@ class _Tests:
 
     def adjust(self) -> list[float]:
         return benjamini_hochberg(self.p)
-
-
-def _over_days(rows: Sequence[CountRow]) -> list[CountRow]:
-    """``rows`` with their days summed (day :data:`NO_DAY`: any), the exposure of each
-    day (boot-hours, or boots where hours are unknown) weighed by the fleet's crash
-    rate of that day against all days': the exposure every test reads, in ``hours``."""
-    hours = hours_known(rows)
-    daily: dict[int, list[float]] = defaultdict(lambda: [0, 0.0])
-    for r in rows:
-        daily[r.day][0] += r.crashed_boots
-        daily[r.day][1] += r.hours if hours else r.boots
-    crashed = sum(x for x, _ in daily.values())
-    exposure = sum(e for _, e in daily.values())
-    rate = crashed / exposure if exposure else 0.0
-    weight = {
-        day: 1.0 if day == NO_DAY or not rate else (x + _DAY_EVENTS) / (e * rate + _DAY_EVENTS)
-        for day, (x, e) in daily.items()
-    }
-    sums: dict[tuple[str, str, str, int, str], list[float]] = {}
-    for r in rows:
-        total = sums.setdefault((r.release, r.predecessor, r.how, r.depth, r.facts), [0] * 5)
-        total[0] += r.boots
-        total[1] += (r.hours if hours else r.boots) * weight[r.day]
-        total[2] += r.crashed_boots
-        total[3] += r.crashes
-        total[4] += r.early_crashed_boots
-    return [
-        CountRow(*key, NO_DAY, int(n), h, int(x), int(c), int(e))
-        for key, (n, h, x, c, e) in sums.items()
-    ]
 
 
 @dataclass
@@ -617,7 +573,7 @@ def _early(found: Range, q: float, cells: Cells, minutes: float) -> EarlyFinding
 
 
 def analyze(
-    counts: Sequence[CountRow],
+    counts: Sequence[CountRow] | Weighed,
     titles: Sequence[TitleRow],
     spread: Mapping[tuple[str, str], HostSpread] | None = None,
     *,
@@ -626,7 +582,7 @@ def analyze(
     early_seconds: float = EARLY_SECONDS,
 ) -> Analysis:
     """Suspects, culprits, early crashes, depth findings and the naive view of the
-    fleet in ``counts``.
+    fleet in ``counts`` (count rows, or rows already weighed where they are kept).
 
     :param spread: (release, predecessor) -> its :class:`HostSpread`, for data that
         hosts send (see :data:`MIN_HOSTS`); without it every boot counts alike.
@@ -635,14 +591,9 @@ def analyze(
     :param class_facts: the facts whose values make a host's class.
     :param early_seconds: the early window ``counts`` were made with (for the words).
     """
-    listed = counts
+    weighed = counts if isinstance(counts, Weighed) else weigh(counts, spread)
+    counts = weighed.rows
     sets = fact_sets or {}
-    if spread is not None:
-        none = HostSpread(0, 0)
-        counts = [
-            r for r in counts if spread.get((r.release, r.predecessor), none).hosts >= MIN_HOSTS
-        ]
-    counts = _over_days(counts)
     host_class = {d: "/".join(f.get(k, "") for k in class_facts) for d, f in sets.items()}
 
     def eligible(release: str, predecessor: str) -> bool:
@@ -731,12 +682,10 @@ def analyze(
                 key=lambda t: (t.q, t.title),
             )
         ),
-        transitions=tuple(
-            transitions_of(r for r in listed if r.how != "kdump" and r.predecessor != UNKNOWN)
-        ),
+        transitions=tuple(weighed.transitions),
         tests=len(qs),
-        boots=sum(r.boots for r in listed),
-        crashed_boots=sum(r.crashed_boots for r in listed),
+        boots=weighed.boots,
+        crashed_boots=weighed.crashed_boots,
         class_facts=tuple(class_facts),
         early_minutes=minutes,
     )

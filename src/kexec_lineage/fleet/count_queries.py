@@ -4,21 +4,26 @@ Count queries
 
 The count tables of :mod:`kexec_lineage.fleet.count_table` as the store keeps
 them (:mod:`kexec_lineage.fleet.count_upkeep`), and the per-transition totals
-that ``GET /v1/transitions`` and the dashboard show: reads of a few small
-tables, whatever the number of boots.
+that ``GET /v1/transitions`` and the dashboard show, with when each transition
+booted (first and last seen, growing or not) and each release's boots per day:
+reads of a few small tables, whatever the number of boots.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
 
 from kexec_lineage.errors import InputError
 from kexec_lineage.fleet.count_table import (
     EARLY_EDGES,
     EARLY_SECONDS,
+    NO_DAY,
     CountRow,
     CountTables,
     HostSpread,
@@ -31,13 +36,30 @@ if TYPE_CHECKING:
     from kexec_lineage.fleet.store import Store
 
 __all__ = (
+    "ARRIVING_DAYS",
+    "GROWTH_DAYS",
+    "Freshness",
+    "ReleaseDay",
+    "Seen",
     "count_rows",
     "count_tables",
+    "day_name",
+    "early_crashed_boots",
     "fact_set_table",
+    "freshness",
     "host_spread",
+    "release_days",
     "title_rows",
     "transitions",
 )
+
+#: The window (days) whose boots tell whether a transition is still growing:
+#: a week, so that weekday and weekend reboot patterns cancel out.
+GROWTH_DAYS = 7
+#: A suspect whose bad predecessors booted into its release on none of the fleet's
+#: last this many days is no longer arriving: the hosts have moved past the
+#: transition, whatever its rate was.
+ARRIVING_DAYS = 7
 
 
 def count_rows(store: Store, early_seconds: float = EARLY_SECONDS) -> list[CountRow]:
@@ -47,13 +69,8 @@ def count_rows(store: Store, early_seconds: float = EARLY_SECONDS) -> list[Count
 
     :raises InputError: ``early_seconds`` is not one of the windows kept.
     """
-    if early_seconds not in EARLY_EDGES:
-        kept = ", ".join(f"{edge / 60:g}" for edge in EARLY_EDGES)
-        raise InputError(
-            f"the early window must be one of {kept} minutes, not {early_seconds / 60:g}"
-        )
     c = count_cells.c
-    early = sa.case((sa.and_(c.early_by > 0, c.early_by <= early_seconds), c.crashed_boots))
+    early = early_crashed_boots(early_seconds)
     key = (c.release, c.predecessor, c.how, c.depth, c.facts, c.day)
     query = sa.select(
         *key,
@@ -77,6 +94,21 @@ def count_rows(store: Store, early_seconds: float = EARLY_SECONDS) -> list[Count
             )
             for r in connection.execute(query)
         )
+
+
+def early_crashed_boots(early_seconds: float) -> ColumnElement[int]:
+    """A count cell's crashed boots where their first crash came within ``early_seconds``
+    (NULL elsewhere), to be summed.
+
+    :raises InputError: ``early_seconds`` is not one of the windows kept.
+    """
+    if early_seconds not in EARLY_EDGES:
+        kept = ", ".join(f"{edge / 60:g}" for edge in EARLY_EDGES)
+        raise InputError(
+            f"the early window must be one of {kept} minutes, not {early_seconds / 60:g}"
+        )
+    c = count_cells.c
+    return sa.case((sa.and_(c.early_by > 0, c.early_by <= early_seconds), c.crashed_boots))
 
 
 def count_tables(store: Store, early_seconds: float = EARLY_SECONDS) -> CountTables:
@@ -133,3 +165,147 @@ def transitions(store: Store, release: str | None = None) -> list[Transition]:
             for r, p, n, x, k, seconds in connection.execute(query)
         ]
     return sorted(found, key=lambda t: (t.release, predecessor_key(t.predecessor)))
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ReleaseDay:
+    """One release's boots on one UTC day (since 1970): boots, their hours, how many crashed."""
+
+    release: str
+    day: int
+    boots: int
+    hours: float
+    crashed_boots: int
+
+
+def release_days(store: Store) -> list[ReleaseDay]:
+    """Every release's boots per day, for the overview's rates over time: boots of an
+    unknown day have no place on a time axis, and kdump boots (capture kernels that
+    run after a crash) would count a crash twice, so both are left out."""
+    c = count_cells.c
+    query = (
+        sa.select(
+            c.release,
+            c.day,
+            sa.func.sum(c.boots),
+            sa.func.sum(c.seconds),
+            sa.func.sum(c.crashed_boots),
+        )
+        .where(c.day != NO_DAY, c.how != "kdump", c.boots > 0)
+        .group_by(c.release, c.day)
+    )
+    with store.transaction("counting boots per day") as connection:
+        return sorted(
+            ReleaseDay(r, int(day), int(n), int(seconds) / 3600, int(x))
+            for r, day, n, seconds, x in connection.execute(query)
+        )
+
+
+def day_name(day: int) -> str:
+    """A UTC day since 1970 as ``YYYY-MM-DD``."""
+    return (datetime.date(1970, 1, 1) + datetime.timedelta(days=day)).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """When a transition booted: its first and last day with a boot (UTC days since
+    1970, boots of unknown day aside), its boots on the fleet's last
+    :data:`GROWTH_DAYS` days (``recent_boots``) and on the :data:`GROWTH_DAYS` before
+    them (``earlier_boots``)."""
+
+    first_day: int
+    last_day: int
+    recent_boots: int
+    earlier_boots: int
+
+    @property
+    def growing(self) -> bool:
+        """More boots in the fleet's last :data:`GROWTH_DAYS` days than in the
+        :data:`GROWTH_DAYS` before them: hosts are still moving onto it (a new
+        transition counts as growing, one whose boots merely held steady does not)."""
+        return self.recent_boots > self.earlier_boots
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, the extra fields of a transition in ``GET /v1/transitions``."""
+        return {
+            "first_seen": day_name(self.first_day),
+            "last_seen": day_name(self.last_day),
+            "recent_boots": self.recent_boots,
+            "earlier_boots": self.earlier_boots,
+            "growing": self.growing,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """The :class:`Seen` of every transition with a boot of known day, and the fleet's
+    newest such day (``None`` for a fleet without one)."""
+
+    newest_day: int | None
+    seen: dict[tuple[str, str], Seen]
+
+    def of(self, release: str, predecessors: tuple[str, ...]) -> Seen | None:
+        """The boots of ``release`` after any of ``predecessors`` as one :class:`Seen`
+        (a suspect's range of bad predecessors), ``None`` where none has a known day."""
+        found = [s for p in predecessors if (s := self.seen.get((release, p))) is not None]
+        if not found:
+            return None
+        return Seen(
+            min(s.first_day for s in found),
+            max(s.last_day for s in found),
+            sum(s.recent_boots for s in found),
+            sum(s.earlier_boots for s in found),
+        )
+
+    def arriving(self, release: str, predecessors: tuple[str, ...]) -> bool:
+        """Whether boots of ``release`` after any of ``predecessors`` still come: one on
+        the fleet's last :data:`ARRIVING_DAYS` days, or none of known day at all (then
+        nobody can say they stopped)."""
+        seen = self.of(release, predecessors)
+        if seen is None or self.newest_day is None:
+            return True
+        return seen.last_day > self.newest_day - ARRIVING_DAYS
+
+    def fields(self, release: str, predecessor: str) -> dict[str, Any]:
+        """:meth:`Seen.as_dict` of one transition; nulls where no boot has a known day."""
+        seen = self.seen.get((release, predecessor))
+        if seen is None:
+            return {
+                "first_seen": None,
+                "last_seen": None,
+                "recent_boots": 0,
+                "earlier_boots": 0,
+                "growing": False,
+            }
+        return seen.as_dict()
+
+
+def freshness(store: Store) -> Freshness:
+    """First and last seen, and growth, of every transition (:class:`Seen`), from the
+    count cells' days: one aggregate over the cells, whatever the number of boots."""
+    c = count_cells.c
+    known = sa.and_(c.day != NO_DAY, c.boots > 0)
+    with store.transaction("dating transitions") as connection:
+        newest = connection.execute(sa.select(sa.func.max(c.day)).where(known)).scalar()
+        if newest is None:
+            return Freshness(None, {})
+        recent_from, earlier_from = newest - GROWTH_DAYS, newest - 2 * GROWTH_DAYS
+        recent = sa.case((c.day > recent_from, c.boots), else_=0)
+        earlier = sa.case((sa.and_(c.day > earlier_from, c.day <= recent_from), c.boots), else_=0)
+        query = (
+            sa.select(
+                c.release,
+                c.predecessor,
+                sa.func.min(c.day),
+                sa.func.max(c.day),
+                sa.func.sum(recent),
+                sa.func.sum(earlier),
+            )
+            .where(known)
+            .group_by(c.release, c.predecessor)
+        )
+        seen = {
+            (r, p): Seen(int(first), int(last), int(n), int(m))
+            for r, p, first, last, n, m in connection.execute(query)
+        }
+    return Freshness(int(newest), seen)

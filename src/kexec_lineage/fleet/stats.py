@@ -107,14 +107,38 @@ def stratified_exact_p(strata: AnyStrata) -> float:
         return 1.0
     totals = (s.crashed + s.other_crashed)[informative].astype(np.int64)
     shares = s.exposure[informative] / (s.exposure + s.other_exposure)[informative]
+    observed = int(s.crashed[informative].sum())
+    if len(totals) == 1:
+        return float(stats.binom.sf(observed - 1, totals[0], shares[0]))
     # Every stratum's distribution in one call (zero beyond its total): a call per
     # stratum costs SciPy's argument checks each time, most of an analysis' time.
     pmfs = stats.binom.pmf(np.arange(totals.max() + 1), totals[:, None], shares[:, None])
-    distribution = np.ones(1)
-    for total, pmf in zip(totals, pmfs, strict=True):
-        distribution = np.convolve(distribution, pmf[: total + 1])
-    observed = int(s.crashed[informative].sum())
-    return min(1.0, max(float(distribution[observed:].sum()), 0.0))
+    # With thousands of crashes in a stratum most of the support is mass too small for a
+    # double, which the convolutions would carry along: each distribution is cut to
+    # where it is within 1e-300 of its largest value.
+    kept = pmfs >= pmfs.max(axis=1, keepdims=True) * _NEGLIGIBLE
+    firsts = kept.argmax(axis=1)
+    ends = kept.shape[1] - kept[:, ::-1].argmax(axis=1)
+    distribution, low, trimmed = np.ones(1), 0, 1
+    for pmf, first, end in zip(pmfs, firsts.tolist(), ends.tolist(), strict=True):
+        distribution = np.convolve(distribution, pmf[first:end])
+        low += first
+        if len(distribution) > 2 * trimmed:
+            distribution, shift = _trimmed(distribution)
+            low, trimmed = low + shift, len(distribution)
+    tail = distribution[max(observed - low, 0) :]
+    return min(1.0, max(float(tail.sum()), 0.0))
+
+
+#: Mass below this share of a distribution's largest value is no mass (see below).
+_NEGLIGIBLE = 1e-300
+
+
+def _trimmed(pmf: NDArray[np.float64]) -> tuple[NDArray[np.float64], int]:
+    """``pmf`` without the ends below :data:`_NEGLIGIBLE` of its largest value, and the
+    first value kept."""
+    kept = np.flatnonzero(pmf >= pmf.max() * _NEGLIGIBLE)
+    return pmf[kept[0] : kept[-1] + 1], int(kept[0])
 
 
 def mantel_haenszel_rr(strata: AnyStrata) -> float:

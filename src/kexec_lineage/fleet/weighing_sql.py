@@ -1,0 +1,162 @@
+"""
+Weighing in SQL
+---------------
+
+:func:`~kexec_lineage.fleet.weighing.weigh` inside the store's database: one
+query sums the cells per transition, how and day (what the days' weights, the
+transitions and the totals are made of), the weights follow from those sums in
+Python (:func:`~kexec_lineage.fleet.weighing.day_weights`), and a second query
+sums the cells over their days with those weights. What leaves the database is
+one row per (release, predecessor, how, depth, fact set), however many days and
+early windows the store keeps, which the tests of
+:mod:`kexec_lineage.fleet.analysis` read as they read :func:`weigh`'s rows.
+Transitions of too few hosts are left out in Python: a join per cell would cost
+the database more than the sums.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from kexec_lineage.fleet.count_queries import (
+    early_crashed_boots,
+    fact_set_table,
+    host_spread,
+    title_rows,
+)
+from kexec_lineage.fleet.count_table import EARLY_SECONDS, NO_DAY, CountRow, HostSpread, TitleRow
+from kexec_lineage.fleet.schema import count_cells, spread_cells
+from kexec_lineage.fleet.weighing import MIN_HOSTS, Weighed, day_weights
+from kexec_lineage.model.release import release_key
+from kexec_lineage.model.transition import UNKNOWN, Transition, predecessor_key
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from kexec_lineage.fleet.store import Store
+
+__all__ = ("WeighedTables", "weighed", "weighed_tables")
+
+_KEY = ("release", "predecessor", "how", "depth", "facts")
+
+
+@dataclass(frozen=True, slots=True)
+class WeighedTables:
+    """Everything the analysis reads of a store, its count rows weighed."""
+
+    counts: Weighed
+    titles: Sequence[TitleRow]
+    spread: Mapping[tuple[str, str], HostSpread]
+    fact_sets: Mapping[str, Mapping[str, str]]
+
+
+def weighed_tables(store: Store, early_seconds: float = EARLY_SECONDS) -> WeighedTables:
+    """:func:`weighed` and the other count tables of ``store``.
+
+    :raises InputError: ``early_seconds`` is not one of the windows kept.
+    """
+    return WeighedTables(
+        weighed(store, early_seconds), title_rows(store), host_spread(store), fact_set_table(store)
+    )
+
+
+def weighed(store: Store, early_seconds: float = EARLY_SECONDS) -> Weighed:
+    """The store's count tables weighed, with ``early_seconds`` the early window.
+
+    :raises InputError: ``early_seconds`` is not one of the windows kept.
+    """
+    early = early_crashed_boots(early_seconds)
+    with store.transaction("weighing the count tables") as connection:
+        gated = {
+            (r, p)
+            for r, p in connection.execute(
+                sa.select(spread_cells.c.release, spread_cells.c.predecessor).where(
+                    spread_cells.c.hosts >= MIN_HOSTS
+                )
+            )
+        }
+        days = _days(connection)
+        mine = [d for d in days if d[0][:2] in gated]
+        hours = any(d[4] for d in mine)
+        daily: dict[int, list[float]] = defaultdict(lambda: [0, 0.0])
+        for (_, _, _, day), boots, crashed, _, seconds in mine:
+            daily[day][0] += crashed
+            daily[day][1] += seconds / 3600 if hours else boots
+        weights = day_weights({day: (x, e) for day, (x, e) in daily.items()})
+        return Weighed(
+            _rows(connection, early, gated, weights, hours),
+            _transitions(days),
+            sum(n for _, n, _, _, _ in days),
+            sum(x for _, _, x, _, _ in days),
+        )
+
+
+#: (release, predecessor, how, day), boots, crashed boots, crashes, seconds
+_Day = tuple[tuple[str, str, str, int], int, int, int, int]
+
+
+def _days(connection: Connection) -> list[_Day]:
+    """The cells summed per transition, how and day: what the weights, the transitions
+    and the totals are made of. (Gating them in Python spares the database a join per
+    cell.)"""
+    c = count_cells.c
+    key = (c.release, c.predecessor, c.how, c.day)
+    query = sa.select(
+        *key,
+        *(sa.func.sum(c[n]) for n in ("boots", "crashed_boots", "crashes", "seconds")),
+    ).group_by(*key)
+    return [
+        ((r, p, how, int(day)), int(n), int(x), int(k), int(seconds))
+        for r, p, how, day, n, x, k, seconds in connection.execute(query)
+    ]
+
+
+def _rows(
+    connection: Connection,
+    early: sa.ColumnElement[int],
+    gated: set[tuple[str, str]],
+    weights: dict[int, float],
+    hours: bool,
+) -> list[CountRow]:
+    c = count_cells.c
+    if not weights:
+        return []
+    weight = sa.case(
+        {day: sa.literal(w, sa.Float) for day, w in weights.items()}, value=c.day, else_=1.0
+    )
+    exposure = c.seconds if hours else c.boots
+    key = [c[name] for name in _KEY]
+    query = sa.select(
+        *key,
+        sa.func.sum(c.boots),
+        sa.func.sum(exposure * weight),
+        sa.func.sum(c.crashed_boots),
+        sa.func.sum(c.crashes),
+        sa.func.coalesce(sa.func.sum(early), 0),
+    ).group_by(*key)
+    scale = 3600 if hours else 1
+    return sorted(
+        CountRow(r, p, how, int(d), f, NO_DAY, int(n), float(e) / scale, int(x), int(k), int(y))
+        for r, p, how, d, f, n, e, x, k, y in connection.execute(query)
+        if (r, p) in gated
+    )
+
+
+def _transitions(days: list[_Day]) -> list[Transition]:
+    """Every transition with a known predecessor, kdump boots aside, as
+    :func:`~kexec_lineage.fleet.count_table.transitions_of` adds them up."""
+    sums: dict[tuple[str, str], list[int]] = {}
+    for (release, predecessor, how, _), n, x, k, seconds in days:
+        if how != "kdump" and predecessor != UNKNOWN:
+            total = sums.setdefault((release, predecessor), [0, 0, 0, 0])
+            for i, value in enumerate((n, x, k, seconds)):
+                total[i] += value
+    found = [
+        Transition(r, p, n, x, k, seconds / 3600) for (r, p), (n, x, k, seconds) in sums.items()
+    ]
+    return sorted(found, key=lambda t: (release_key(t.release), predecessor_key(t.predecessor)))
