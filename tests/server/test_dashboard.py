@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import shutil
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -56,10 +59,26 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> str:
     return db
 
 
+def analysed(url: str, token: str | None = None, timeout: float = 60.0) -> None:
+    """Wait for the collector's first analysis, computed in the background from its start."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url + "/v1/analysis", headers=headers)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=30):
+                return
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def server(dataset: str) -> Iterator[str]:
     collector = Collector(dataset, local=True)
     collector.start()
+    analysed(collector.url)
     yield collector.url
     collector.stop()
 
@@ -208,6 +227,7 @@ def test_pages_need_a_read_token_unless_local(dataset: str) -> None:
     collector = Collector(dataset)
     collector.start()
     try:
+        analysed(collector.url, read)
         with httpx.Client(base_url=collector.url) as http:
             response = http.get("/")
             assert (response.status_code, response.headers["location"]) == (303, "/login")
@@ -228,3 +248,209 @@ def test_demo_command_serves_nothing_with_no_serve(tmp_path: Path) -> None:
     )
     assert "SUSPECT TRANSITIONS" in out
     assert "GROUND TRUTH" in out
+
+
+# Charts and freshness
+
+
+def test_overview_charts_rates_over_time_and_the_evidence(
+    server: str, page: tuple[Page, Watch]
+) -> None:
+    tab, _ = page
+    tab.goto(server + "/")
+    shot(tab, "overview-charts")
+    rates = tab.locator(f"svg[aria-label='{RATES}']")
+    assert rates.locator("text.chart-title").text_content() == RATES
+    series = rates.locator("g.series")
+    labels = [series.nth(i).get_attribute("data-label") for i in range(series.count())]
+    assert 1 <= len(labels) <= 5
+    assert [t.strip() for t in rates.locator("g.legend text").all_text_contents()] == labels
+    releases = {t["release"] for t in api(server, "/v1/transitions")["transitions"]}
+    assert set(labels) <= releases
+    assert all(int(series.nth(i).get_attribute("data-points") or 0) > 0 for i in range(len(labels)))
+    ticks = rates.locator("text.x-tick").all_text_contents()
+    assert ticks == sorted(ticks) and all(len(t) == 10 and t[4] == "-" for t in ticks)
+
+    analysis = api(server, "/v1/analysis")
+    evidence = tab.locator(f"svg[aria-label='{EVIDENCE}']")
+    assert evidence.locator("text.chart-title").text_content() == EVIDENCE
+    bars = evidence.locator("g.bar")
+    suspects, culprits = analysis["suspects"][:10], analysis["culprits"][:10]
+    assert bars.count() == len(suspects) + len(culprits)
+    assert evidence.locator("g.bar[data-kind='culprit']").count() == len(culprits)
+    top = suspects[0]
+    span = top["first_bad_predecessor"]
+    if top["last_bad_predecessor"] != span:
+        span += ".." + top["last_bad_predecessor"]
+    first = bars.first
+    assert first.get_attribute("data-label") == f"{top['release']} after {span}"
+    assert float(first.get_attribute("data-ratio") or 0) == pytest.approx(top["rate_ratio"], 1e-5)
+    assert f"{top['crashes']:,}/{top['boots']:,} vs " in (
+        first.locator("text.evidence").text_content() or ""
+    )
+
+
+RATES = "Crashed boots per 1,000 boot-hours, by release and day"
+EVIDENCE = "Top suspects and culprits: how much more they crash"
+#: The newest day of the dated fleet (UTC days since 1970): 2025-11-08.
+NEWEST = 20_400
+#: (release, predecessor): first and last day (before NEWEST), boots on each day before
+#: the last week and on each day of it, and every how manyth boot crashed.
+PLAN = {
+    ("7.2.0", "cold"): (30, 0, 20, 20, 50),
+    ("7.2.0", "7.0.0"): (30, 0, 10, 10, 50),  # kexecs to compare the suspects' with
+    ("7.2.0", "7.1.0"): (30, 10, 10, 10, 3),  # a suspect whose boots stopped 10 days ago
+    ("7.3.0", "cold"): (20, 0, 10, 10, 50),
+    ("7.3.0", "7.1.0"): (20, 0, 10, 10, 50),
+    ("7.3.0", "7.2.0"): (20, 0, 5, 15, 3),  # a suspect still arriving, and growing
+}
+
+
+def day(n: int) -> str:
+    return (datetime.date(1970, 1, 1) + datetime.timedelta(days=n)).isoformat()
+
+
+def planned() -> list[tuple[BootRecord, bool]]:
+    """The dated fleet's boots, each with whether it crashed, on 40 hosts."""
+    out: list[tuple[BootRecord, bool]] = []
+    for (release, predecessor), (first, last, per_day, per_day_late, nth) in PLAN.items():
+        i = 0
+        for d in range(NEWEST - first, NEWEST - last + 1):
+            for _ in range(per_day_late if d > NEWEST - 7 else per_day):
+                how, previous = ("cold", None) if predecessor == "cold" else ("kexec", predecessor)
+                boot = Boot(f"h-{len(out) % 40}", f"{release}-{predecessor}-{i}", release, how,
+                            previous, 0 if how == "cold" else 1)  # fmt: skip
+                out.append((BootRecord(boot, d * 86400 + 3600.0, 24.0), i % nth == 0))
+                i += 1
+    # Boots whose start nobody knows: a transition with no day to show.
+    out += [
+        (BootRecord(Boot("h-0", f"old-{i}", "7.1.0", "cold"), None, 24.0), False) for i in range(5)
+    ]
+    return out
+
+
+@pytest.fixture(scope="module")
+def dated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A collector over a hand-made fleet whose every day is known (:data:`PLAN`)."""
+    db = str(tmp_path_factory.mktemp("dated") / "fleet.db")
+    store = open_store(db)
+    boots = planned()
+    store.ingest_boots([record for record, _ in boots])
+    store.ingest_crashes(
+        [
+            CrashRecord(r.boot.host, r.boot.boot_id, Crash("BUG: bad handover"))
+            for r, crashed in boots
+            if crashed
+        ]
+    )
+    store.dispose()
+    collector = Collector(db, local=True)
+    collector.start()
+    analysed(collector.url)
+    yield collector.url
+    collector.stop()
+
+
+def expected_seen() -> dict[tuple[str, str], tuple[str, str, int, int, bool]]:
+    """First and last seen, boots on the last 7 days and the 7 before, growing: counted
+    from the plan's boots, as the dashboard must show them."""
+    days: dict[tuple[str, str], list[int]] = {}
+    for record, _ in planned():
+        if record.started_at is not None:
+            b = record.boot
+            days.setdefault((b.release, b.previous_release or "cold"), []).append(
+                int(record.started_at // 86400)
+            )
+    out = {}
+    for key, found in days.items():
+        recent = sum(d > NEWEST - 7 for d in found)
+        earlier = sum(NEWEST - 14 < d <= NEWEST - 7 for d in found)
+        out[key] = (day(min(found)), day(max(found)), recent, earlier, recent > earlier)
+    return out
+
+
+def test_every_transition_shows_first_and_last_seen_and_growth(
+    dated: str, page: tuple[Page, Watch]
+) -> None:
+    tab, _ = page
+    expected = expected_seen()
+    # The plan's own figures, so that a wrong plan cannot make the test vacuous.
+    assert expected[("7.2.0", "7.1.0")] == (day(NEWEST - 30), day(NEWEST - 10), 0, 40, False)
+    assert expected[("7.3.0", "7.2.0")] == (day(NEWEST - 20), day(NEWEST), 105, 35, True)
+    tab.goto(dated + "/transitions")
+    shot(tab, "matrix-dated")
+    columns = ("first_seen", "last_seen", "recent_boots", "earlier_boots", "growing")
+    for (release, predecessor), want in expected.items():
+        row = tab.locator(
+            f'tr.transition[data-release="{release}"][data-predecessor="{predecessor}"]'
+        )
+        shown = tuple(row.locator(f'[data-col="{c}"]').inner_text() for c in columns)
+        assert shown == (*want[:2], str(want[2]), str(want[3]), "yes" if want[4] else "no")
+    unknown = tab.locator('tr.transition[data-release="7.1.0"][data-predecessor="cold"]')
+    assert unknown.locator('[data-col="first_seen"]').inner_text() == "no boot of known day"
+    assert tab.locator("tr.transition").count() == len(expected) + 1
+
+    tab.goto(dated + "/transition?release=7.3.0&predecessor=7.2.0")
+    assert tab.locator('[data-col="first_seen"]').inner_text() == day(NEWEST - 20)
+    assert tab.locator('[data-col="last_seen"]').inner_text() == day(NEWEST)
+    assert tab.locator('[data-col="recent_boots"]').inner_text() == "105"
+    assert tab.locator('[data-col="growing"]').inner_text() == "yes"
+
+    served = {
+        (t["release"], t["predecessor"]): t for t in api(dated, "/v1/transitions")["transitions"]
+    }
+    for key, want in expected.items():
+        got = served[key]
+        fields = (got["first_seen"], got["last_seen"], got["recent_boots"], got["earlier_boots"])
+        assert (*fields, got["growing"]) == want
+    assert served[("7.1.0", "cold")]["first_seen"] is None
+
+
+def test_no_longer_arriving_marks_only_suspects_whose_boots_stopped(
+    dated: str, page: tuple[Page, Watch]
+) -> None:
+    tab, _ = page
+    suspects = {
+        (s["release"], s["first_bad_predecessor"]) for s in api(dated, "/v1/analysis")["suspects"]
+    }
+    assert {("7.2.0", "7.1.0"), ("7.3.0", "7.2.0")} <= suspects
+    tab.goto(dated + "/")
+    shot(tab, "overview-dated")
+    stopped = tab.locator('p.suspect[data-release="7.2.0"][data-predecessor="7.1.0"]')
+    assert stopped.locator("span.stopped").inner_text() == "no longer arriving"
+    assert stopped.locator('[data-seen="last"]').inner_text() == day(NEWEST - 10)
+    arriving = tab.locator('p.suspect[data-release="7.3.0"][data-predecessor="7.2.0"]')
+    assert arriving.locator("span.stopped").count() == 0
+    assert arriving.locator('[data-seen="growing"]').inner_text() == "growing"
+    assert tab.locator("span.stopped").count() == 1
+    assert tab.get_by_text("no longer arriving").count() == 1
+
+    tab.goto(dated + "/transition?release=7.2.0&predecessor=7.1.0")
+    assert tab.locator("p.suspect span.stopped").count() == 1
+    tab.goto(dated + "/transition?release=7.3.0&predecessor=7.2.0")
+    assert tab.locator("p.suspect").count() >= 1
+    assert tab.locator("span.stopped").count() == 0
+
+
+def test_rates_over_time_of_a_known_fleet(dated: str, page: tuple[Page, Watch]) -> None:
+    tab, _ = page
+    per_day: dict[tuple[str, int], list[int]] = {}
+    for record, crashed in planned():
+        if record.started_at is not None:
+            key = (record.boot.release, int(record.started_at // 86400))
+            counts = per_day.setdefault(key, [0, 0])
+            counts[0] += 1
+            counts[1] += crashed
+    crashed_of: dict[str, int] = {}
+    for (release, _), (_, x) in per_day.items():
+        crashed_of[release] = crashed_of.get(release, 0) + x
+    tab.goto(dated + "/")
+    rates = tab.locator(f"svg[aria-label='{RATES}']")
+    assert rates.locator("g.legend text").all_text_contents() == sorted(
+        crashed_of, key=lambda r: -crashed_of[r]
+    )
+    line = rates.locator('g.series[data-label="7.3.0"]')
+    assert line.get_attribute("data-points") == "21"
+    n, x = per_day[("7.3.0", NEWEST)]
+    tip = f"7.3.0 on {day(NEWEST)}: {x:,} crashed boots in {24 * n:,} boot-hours ({n:,} boots)"
+    assert tip in line.locator("circle title").all_text_contents()

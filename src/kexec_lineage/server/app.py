@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kexec_lineage.errors import StoreError
-from kexec_lineage.fleet.count_queries import transitions
+from kexec_lineage.fleet.count_queries import freshness, transitions
 from kexec_lineage.fleet.store import Store, Stored, TokenInfo
 from kexec_lineage.model.wire import (
     ANALYSIS_PATH,
@@ -38,7 +38,7 @@ from kexec_lineage.model.wire import (
 from kexec_lineage.server.api_models import BootsIn, CrashesIn, StoredOut
 from kexec_lineage.server.bodies import BODY_SECONDS, MAX_BODY, body_schema, parsed
 from kexec_lineage.server.claims import Limits, check_boots
-from kexec_lineage.server.dashboard import AnalysisCache, add_dashboard
+from kexec_lineage.server.dashboard import AnalysisCache, add_dashboard, analysis_response
 
 __all__ = ("MAX_BODY", "SECURITY_HEADERS", "BodyLimit", "create_app")
 
@@ -86,14 +86,17 @@ def create_app(
     :param local: reads need no token (``serve --local`` binds to loopback only).
     :param body_seconds: how long a client may take to send a request body.
     :param limits: what one host's boots may claim (:mod:`kexec_lineage.server.claims`).
-    :param analysis_every: seconds after which the analysis is recomputed.
+    :param analysis_every: seconds between the analysis's background recomputations,
+        the first of which starts with the app (:class:`AnalysisCache`).
     """
+    cache = AnalysisCache(store, every=analysis_every)
     app = FastAPI(
         title="kexec-lineage collector",
         version="1",
         description="Boots and crashes of a fleet, and which kexec transitions crash.",
         docs_url=None,
         redoc_url=None,
+        lifespan=cache.running,
     )
     app.state.body_seconds = body_seconds
     metrics = _Metrics()
@@ -137,17 +140,26 @@ def create_app(
 
     @app.get(TRANSITIONS_PATH)
     def get_transitions(_info: Annotated[TokenInfo | None, Depends(reader)]) -> dict[str, Any]:
-        """Boots and crashes per (previous release, release)."""
-        return {"transitions": [t.as_dict() for t in transitions(store)]}
+        """Boots and crashes per (previous release, release), with when each booted:
+        ``first_seen`` and ``last_seen`` (UTC days, null where no boot has a known
+        start), ``recent_boots`` and ``earlier_boots`` (on the fleet's last
+        ``GROWTH_DAYS`` days and the ``GROWTH_DAYS`` before) and ``growing`` (more of
+        the first than of the second)."""
+        fresh = freshness(store)
+        return {
+            "transitions": [
+                t.as_dict() | fresh.fields(t.release, t.predecessor) for t in transitions(store)
+            ]
+        }
 
     _merge_body_schemas(app)
-    cache = AnalysisCache(store, max_age=analysis_every)
     add_dashboard(app, store, cache, local=local)
 
     @app.get(ANALYSIS_PATH)
     def get_analysis(_info: Annotated[TokenInfo | None, Depends(reader)]) -> Response:
-        """Suspects, depth findings, the naive view and every transition's rates."""
-        return Response(cache.get().json, media_type="application/json")
+        """Suspects, depth findings, the naive view and every transition's rates; 503
+        with ``Retry-After`` until the first analysis since the start is ready."""
+        return analysis_response(cache)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

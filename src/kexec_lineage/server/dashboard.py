@@ -6,38 +6,65 @@ HTML pages over the fleet: overview, the transition matrix, a transition, a
 crash title, a host's chain, search. Rendered on the server with Jinja2
 (autoescaping on: titles and log text are attacker-controlled) and SVG charts
 from :mod:`kexec_lineage.server.svg`; nothing is fetched from the network.
+The analysis they show is computed in the background (:class:`AnalysisCache`): no
+page waits for one.
 Pages need a read token (a bearer header, or ``/login``, which sets a
 session cookie: ``Secure`` under TLS, never the token), except under
 ``serve --local``.
 """
 
+import asyncio
+import contextlib
+import datetime
 import logging
 import math
 import secrets
 import threading
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from kexec_lineage.errors import StoreError
 from kexec_lineage.fleet import views
-from kexec_lineage.fleet.analysis import Analysis, analyze, rate_interval
-from kexec_lineage.fleet.count_queries import count_tables, transitions
+from kexec_lineage.fleet.analysis import Analysis, Suspect, analyze, format_q, rate_interval
+from kexec_lineage.fleet.count_queries import (
+    ARRIVING_DAYS,
+    GROWTH_DAYS,
+    Freshness,
+    ReleaseDay,
+    Seen,
+    day_name,
+    freshness,
+    release_days,
+    transitions,
+)
 from kexec_lineage.fleet.count_table import CountRow, TitleRow
 from kexec_lineage.fleet.stats import clopper_pearson
 from kexec_lineage.fleet.store import Store, token_digest
+from kexec_lineage.fleet.weighing_sql import weighed_tables
 from kexec_lineage.model.release import release_key
 from kexec_lineage.model.transition import Transition, predecessor_key
 from kexec_lineage.server.bodies import read_body
-from kexec_lineage.server.svg import HeatCell, Interval, heatmap, intervals, timeline
+from kexec_lineage.server.svg import (
+    Bar,
+    HeatCell,
+    Interval,
+    Series,
+    day_lines,
+    heatmap,
+    intervals,
+    ratio_bars,
+    timeline,
+)
 
-__all__ = ("AnalysisCache", "Sessions", "add_dashboard")
+__all__ = ("AnalysisCache", "AnalysisPending", "Sessions", "add_dashboard", "analysis_response")
 
 _COOKIE = "kl_session"
 _log = logging.getLogger("kexec_lineage.collector")
@@ -52,59 +79,143 @@ class _Computed:
     analysis: Analysis
     counts: Sequence[CountRow]
     titles: Sequence[TitleRow]
+    days: Sequence[ReleaseDay]
+    freshness: Freshness
+    #: wall-clock time the computation started: the analysis is of the fleet then
     at: float
     #: ``GET /v1/analysis``'s body, rendered once: its intervals take a second to
     #: compute on a large fleet, which 60 readers must not each pay
     json: bytes = b""
 
 
+class AnalysisPending(Exception):
+    """No analysis is ready yet; the message says since when it is being computed."""
+
+
 class AnalysisCache:
-    """The fleet's analysis, recomputed in a background thread once older than
-    ``max_age`` seconds. Readers get the last result at once; only the very
-    first waits for one (a page needs something to show). A refresh that fails
-    keeps the last result and is tried again at the next read.
+    """The fleet's analysis, computed in a background thread from the app's start
+    and again every ``every`` seconds; no request ever computes one or waits for one.
+
+    Readers get the last result at once (:meth:`get`); before the first is ready
+    they get :class:`AnalysisPending`, which pages show as "analysis is being
+    computed (started at ...)" with a 200 (an operator opening the dashboard just
+    after a restart should see why it is empty, not an error) and
+    ``GET /v1/analysis`` answers with a 503 and ``Retry-After`` (an API client's
+    retry logic knows that answer; a 200 with another body would be parsed as an
+    analysis). A computation that fails keeps the last result, and the next is
+    tried ``every`` seconds later. :meth:`running` is the app's lifespan: the
+    thread starts with the app and is stopped, and joined, when it shuts down.
     """
 
-    def __init__(self, store: Store, max_age: float = 60.0) -> None:
+    #: ``Retry-After`` (seconds) of a ``GET /v1/analysis`` before the first analysis
+    RETRY_AFTER = 5
+    #: How long shutting down waits for a computation in progress to end
+    STOP_SECONDS = 30.0
+
+    def __init__(self, store: Store, every: float = 60.0) -> None:
         self.store = store
-        self.max_age = max_age
-        self._first = threading.Lock()
-        self._lock = threading.Lock()
-        self._refreshing = False
+        self.every = every
         self._value: _Computed | None = None
+        self._started_at: float | None = None  # of the computation in progress or last tried
+        self._failed_at: float | None = None  # start of the last one, where it failed
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def get(self) -> _Computed:
+        """The last analysis computed.
+
+        :raises AnalysisPending: none is ready yet.
+        """
         value = self._value
         if value is None:
-            with self._first:
-                if self._value is None:
-                    self._value = self._compute()
-                return self._value
-        if time.monotonic() - value.at > self.max_age:
-            self._refresh_in_background()
+            raise AnalysisPending(self._pending())
         return value
 
-    def _compute(self) -> _Computed:
-        tables = count_tables(self.store)
-        analysis = analyze(tables.rows, tables.titles, tables.spread, fact_sets=tables.fact_sets)
-        body = JSONResponse(analysis.as_dict()).body
-        return _Computed(analysis, tables.rows, tables.titles, time.monotonic(), bytes(body))
+    def _pending(self) -> str:
+        started, failed = self._started_at, self._failed_at
+        if failed is not None:
+            return (
+                f"The analysis started at {_when(failed)} failed (see the collector's "
+                f"log); it is tried again every {self.every:g} s."
+            )
+        if started is None:
+            return "The analysis is being computed (not started yet)."
+        return f"The analysis is being computed (started at {_when(started)})."
 
-    def _refresh_in_background(self) -> None:
-        with self._lock:
-            if self._refreshing:
+    def start(self) -> None:
+        """Start computing in the background: now, then every ``every`` seconds."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="analysis", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background thread, waiting for a computation in progress."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.STOP_SECONDS)
+            if self._thread.is_alive():
+                _log.warning("the analysis did not end within %g s", self.STOP_SECONDS)
+            self._thread = None
+
+    @contextlib.asynccontextmanager
+    async def running(self, _app: FastAPI) -> AsyncIterator[None]:
+        """The app's lifespan: the thread runs while the app serves."""
+        self.start()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(self.stop)
+
+    def _run(self) -> None:
+        while True:
+            self._refresh()
+            if self._stop.wait(self.every):
                 return
-            self._refreshing = True
-        threading.Thread(target=self._refresh, name="analysis refresh", daemon=True).start()
 
     def _refresh(self) -> None:
+        started = self._started_at = time.time()
         try:
-            self._value = self._compute()
+            self._value = self._compute(started)
+            self._failed_at = None
         except StoreError as exc:
+            self._failed_at = started
             _log.warning("analysis not refreshed, serving the last one: %s", exc)
-        finally:
-            with self._lock:
-                self._refreshing = False
+        except Exception:  # a bug on some data must not end the refreshes for good
+            self._failed_at = started
+            _log.exception("analysis failed, serving the last one")
+
+    def _compute(self, at: float) -> _Computed:
+        tables = weighed_tables(self.store)
+        analysis = analyze(tables.counts, tables.titles, tables.spread, fact_sets=tables.fact_sets)
+        body = JSONResponse(analysis.as_dict()).body
+        return _Computed(
+            analysis,
+            tables.counts.rows,
+            tables.titles,
+            release_days(self.store),
+            freshness(self.store),
+            at,
+            bytes(body),
+        )
+
+
+def analysis_response(cache: AnalysisCache) -> Response:
+    """``GET /v1/analysis``: the last analysis, or a 503 with ``Retry-After`` before the
+    first (see :class:`AnalysisCache`)."""
+    try:
+        computed = cache.get()
+    except AnalysisPending as pending:
+        return JSONResponse(
+            {"detail": str(pending)},
+            status_code=503,
+            headers={"Retry-After": str(AnalysisCache.RETRY_AFTER)},
+        )
+    return Response(computed.json, media_type="application/json")
+
+
+def _when(at: float) -> str:
+    """A wall-clock time as the pages show it (UTC, to the second)."""
+    return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _page(name: str, **context: Any) -> HTMLResponse:
@@ -149,6 +260,114 @@ def _matrix(analysis: Analysis) -> Any:
                 )
             )
     return heatmap(rows, columns, cells)
+
+
+#: Releases drawn in the overview's rates over time: more lines would not be told apart.
+TOP_RELEASES = 5
+#: Suspects and culprits in the overview's evidence chart, as many as it lists.
+TOP_FINDINGS = 10
+
+
+def _rates_chart(days: Sequence[ReleaseDay]) -> Markup | None:
+    """Crashed boots per 1,000 boot-hours by day, a line for each of the
+    :data:`TOP_RELEASES` releases with the most crashed boots (where crashes are);
+    ``None`` where no day has boot-hours to divide by."""
+    known = [d for d in days if d.hours > 0]
+    crashed: dict[str, int] = {}
+    for d in known:
+        crashed[d.release] = crashed.get(d.release, 0) + d.crashed_boots
+    top = sorted(crashed, key=lambda r: (-crashed[r], release_key(r)))[:TOP_RELEASES]
+    series = [
+        Series(
+            release,
+            [
+                (
+                    d.day,
+                    1000 * d.crashed_boots / d.hours,
+                    f"{release} on {day_name(d.day)}: {d.crashed_boots:,} crashed boots "
+                    f"in {d.hours:,.0f} boot-hours ({d.boots:,} boots)",
+                )
+                for d in known
+                if d.release == release
+            ],
+        )
+        for release in top
+    ]
+    if not series:
+        return None
+    return day_lines(
+        series,
+        "Crashed boots per 1,000 boot-hours, by release and day",
+        "crashed boots / 1,000 boot-hours",
+        day_name,
+    )
+
+
+def _evidence(crashes: int, boots: int, others: int, other_boots: int, q: float) -> str:
+    return f"{crashes:,}/{boots:,} vs {others:,}/{other_boots:,} boots crashed, q{format_q(q)}"
+
+
+def _evidence_chart(analysis: Analysis) -> Markup | None:
+    """The top suspects and culprits as rate-ratio bars labelled with their counts;
+    ``None`` where there are none."""
+    bars = [
+        Bar(
+            f"{s.release} after {_span(s.first_bad_predecessor, s.last_bad_predecessor)}",
+            s.rate_ratio,
+            _evidence(s.crashes, s.boots, s.other_crashes, s.other_boots, s.q),
+            "suspect",
+            _link("/transition", release=s.release, predecessor=s.first_bad_predecessor),
+        )
+        for s in analysis.suspects[:TOP_FINDINGS]
+    ] + [
+        Bar(
+            f"culprit: kexec from {c.predecessor}",
+            c.rate_ratio,
+            _evidence(c.crashes, c.boots, c.other_crashes, c.other_boots, c.q),
+            "culprit",
+        )
+        for c in analysis.culprits[:TOP_FINDINGS]
+    ]
+    if not bars:
+        return None
+    return ratio_bars(bars, "Top suspects and culprits: how much more they crash")
+
+
+def _span(first: str, last: str) -> str:
+    return first if first == last else f"{first}..{last}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Finding:
+    """A suspect as the pages list it: with when its bad predecessors' boots came."""
+
+    suspect: Suspect
+    seen: Seen | None
+    arriving: bool
+
+
+def _findings(computed: _Computed, suspects: Sequence[Suspect]) -> list[_Finding]:
+    fresh = computed.freshness
+    return [
+        _Finding(s, fresh.of(s.release, s.predecessors), fresh.arriving(s.release, s.predecessors))
+        for s in suspects
+    ]
+
+
+def _dated(computed: _Computed) -> list[tuple[Transition, Seen | None, str]]:
+    """Every transition of the analysis, with when it booted and its page's link."""
+    seen = computed.freshness.seen
+    return [
+        (
+            t,
+            seen.get((t.release, t.predecessor)),
+            _link("/transition", release=t.release, predecessor=t.predecessor),
+        )
+        for t in sorted(
+            computed.analysis.transitions,
+            key=lambda t: (release_key(t.release), predecessor_key(t.predecessor)),
+        )
+    ]
 
 
 def _transition(
@@ -198,7 +417,9 @@ def _transition(
         "cell": cell,
         "interval": rate_interval(cell),
         "stored": stored,
-        "suspects": suspects,
+        "seen": computed.freshness.seen.get((release, predecessor)),
+        "growth_days": GROWTH_DAYS,
+        "suspects": _findings(computed, suspects),
         "depth_finding": depth_finding,
         "bisection": intervals(points, "predecessor (crashed share of boots, 95% CI)"),
         "depth": intervals(depth_points, "kexec count (crashed share of boots, 95% CI)"),
@@ -262,6 +483,10 @@ def add_dashboard(app: FastAPI, store: Store, cache: AnalysisCache, *, local: bo
 
     View = Annotated[None, Depends(viewer)]
 
+    @app.exception_handler(AnalysisPending)
+    async def pending(_request: Request, exc: AnalysisPending) -> HTMLResponse:
+        return _page("pending.html", title="Analysis being computed", message=str(exc))
+
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form() -> HTMLResponse:
         return _page("login.html", title="Sign in", error=None)
@@ -292,12 +517,24 @@ def add_dashboard(app: FastAPI, store: Store, cache: AnalysisCache, *, local: bo
             title="Fleet overview",
             summary=summary,
             analysis=computed.analysis,
+            computed_at=_when(computed.at),
+            findings=_findings(computed, computed.analysis.suspects[:TOP_FINDINGS]),
+            arriving_days=ARRIVING_DAYS,
+            rates=_rates_chart(computed.days),
+            evidence=_evidence_chart(computed.analysis),
             releases=sorted(summary.releases, key=release_key),
         )
 
     @app.get("/transitions", response_class=HTMLResponse, include_in_schema=False)
     def matrix(_: View) -> HTMLResponse:
-        return _page("matrix.html", title="Transition matrix", chart=_matrix(cache.get().analysis))
+        computed = cache.get()
+        return _page(
+            "matrix.html",
+            title="Transition matrix",
+            chart=_matrix(computed.analysis),
+            transitions=_dated(computed),
+            growth_days=GROWTH_DAYS,
+        )
 
     @app.get("/transition", response_class=HTMLResponse, include_in_schema=False)
     def transition(

@@ -6,21 +6,34 @@ The dashboard's charts as SVG drawn on the server: nothing is fetched from the
 network, and every label passes through :func:`markupsafe.escape` (release
 names, predecessor names and titles come from hosts and logs, so they are
 attacker-controlled). Plain SVG elements are written here rather than pulled
-in from a plotting library: the three chart shapes are small, and a library
+in from a plotting library: the chart shapes are small, and a library
 would mean JavaScript or a font cache in the collector.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-__all__ = ("HeatCell", "Interval", "heatmap", "intervals", "timeline")
+__all__ = (
+    "Bar",
+    "HeatCell",
+    "Interval",
+    "Series",
+    "day_lines",
+    "heatmap",
+    "intervals",
+    "ratio_bars",
+    "timeline",
+)
 
 _FONT = 'font-family="system-ui, sans-serif" font-size="11"'
+#: Line colours, told apart also by people who do not see red and green apart
+#: (Okabe and Ito's palette).
+_PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000")
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,5 +175,156 @@ def timeline(boots: Sequence[tuple[str, str, str, int]]) -> Markup:
             f"{f' · {crashes} crash' + ('es' if crashes > 1 else '') if crashes else ''}</text>"
             f"<title>{escape(boot_id)}</title></g>"
         )
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One line of :func:`day_lines`: ``points`` holds (day, value, tooltip) by day."""
+
+    label: str
+    points: Sequence[tuple[int, float, str]]
+
+
+def _ticks(peak: float, n: int = 4) -> list[float]:
+    """``n`` + 1 round values from 0 to at least ``peak`` (1, 2 or 5 times a power of ten)."""
+    raw = peak / n if peak > 0 else 1.0
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    return [step * k for k in range(n + 1)]
+
+
+def _svg_open(width: float, height: float, title: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="{escape(title)}" {_FONT}><title>{escape(title)}</title>'
+        f'<text class="chart-title" x="{width / 2}" y="16" text-anchor="middle" '
+        f'font-size="13" font-weight="bold">{escape(title)}</text>'
+    )
+
+
+def day_lines(
+    series: Sequence[Series], title: str, axis: str, day_label: Callable[[int], str]
+) -> Markup:
+    """Values over days, one line per series, with a legend; a day missing from a
+    series breaks its line rather than bridging the gap. ``axis`` names the values,
+    ``day_label`` spells a day on the time axis."""
+    width, height, left, right, top, bottom = 820, 300, 64, 170, 30, 48
+    days = [d for s in series for d, _, _ in s.points]
+    first, last = (min(days), max(days)) if days else (0, 1)
+    span = max(last - first, 1)
+    ticks = _ticks(max((v for s in series for _, v, _ in s.points), default=0.0))
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def x(day: int) -> float:
+        return left + plot_w * (day - first) / span
+
+    def y(value: float) -> float:
+        return top + plot_h * (1 - value / ticks[-1])
+
+    out = [
+        _svg_open(width, height, title),
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+        f'stroke="#444"/><line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" '
+        f'stroke="#444"/>',
+    ]
+    for value in ticks:
+        out.append(
+            f'<line x1="{left}" y1="{y(value):.1f}" x2="{left + plot_w}" y2="{y(value):.1f}" '
+            f'stroke="#eee"/><text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end">'
+            f"{value:.3g}</text>"
+        )
+    for k in range(6):
+        day = first + round(span * k / 5)
+        out.append(
+            f'<text class="x-tick" x="{x(day):.1f}" y="{top + plot_h + 16}" '
+            f'text-anchor="middle">{escape(day_label(day))}</text>'
+        )
+    out.append(
+        f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle">day (UTC)</text>'
+        f'<text x="14" y="{top + plot_h / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {top + plot_h / 2})">{escape(axis)}</text>'
+    )
+    for k, line in enumerate(series):
+        colour = _PALETTE[k % len(_PALETTE)]
+        path, previous = [], None
+        for day, value, _ in line.points:
+            step = "L" if previous is not None and day == previous + 1 else "M"
+            path.append(f"{step}{x(day):.1f},{y(value):.1f}")
+            previous = day
+        dots = "".join(
+            f'<circle cx="{x(day):.1f}" cy="{y(value):.1f}" r="2" fill="{colour}">'
+            f"<title>{escape(tip)}</title></circle>"
+            for day, value, tip in line.points
+        )
+        ly = top + 10 + 18 * k
+        out.append(
+            f'<g class="series" data-label="{escape(line.label)}" data-points="{len(line.points)}">'
+            f'<path d="{" ".join(path)}" fill="none" stroke="{colour}" stroke-width="1.5"/>'
+            f"{dots}</g>"
+            f'<g class="legend"><line x1="{width - right + 14}" y1="{ly}" '
+            f'x2="{width - right + 34}" y2="{ly}" stroke="{colour}" stroke-width="3"/>'
+            f'<text x="{width - right + 40}" y="{ly + 4}">{escape(line.label)}</text></g>'
+        )
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One finding of :func:`ratio_bars`: its rate ratio and the counts behind it."""
+
+    label: str
+    ratio: float
+    evidence: str
+    kind: str  # "suspect" or "culprit"
+    href: str = ""
+
+
+def ratio_bars(bars: Sequence[Bar], title: str) -> Markup:
+    """Rate ratios as horizontal bars on a log scale from 1x, each labelled with its
+    evidence: a ratio of 40x on 3 crashes reads differently from 4x on 3,000. An
+    infinite ratio (no crash elsewhere) fills the bar and reads "inf"."""
+    row, left, right, top = 22, 230, 330, 40
+    width, height = 900, top + row * len(bars) + 34
+    finite = [b.ratio for b in bars if math.isfinite(b.ratio) and b.ratio > 1]
+    peak = 2 ** math.ceil(math.log2(max(finite, default=2.0)))
+    plot_w = width - left - right
+
+    def x(ratio: float) -> float:
+        if not math.isfinite(ratio):
+            return left + plot_w
+        return left + plot_w * math.log(max(ratio, 1.0)) / math.log(peak)
+
+    out = [_svg_open(width, height, title)]
+    base = top + row * len(bars)
+    tick = 1
+    while tick <= peak:
+        out.append(
+            f'<line x1="{x(tick):.1f}" y1="{top - 4}" x2="{x(tick):.1f}" y2="{base}" '
+            f'stroke="#eee"/><text x="{x(tick):.1f}" y="{base + 14}" text-anchor="middle">'
+            f"{tick}x</text>"
+        )
+        tick *= 2
+    out.append(
+        f'<text x="{left + plot_w / 2}" y="{base + 28}" text-anchor="middle">'
+        f"rate ratio against the other boots of the release (log scale)</text>"
+    )
+    for k, bar in enumerate(bars):
+        y = top + row * k
+        colour = "#c0392b" if bar.kind == "suspect" else "#8e44ad"
+        shown = f"{bar.ratio:.3g}x" if math.isfinite(bar.ratio) else "inf"
+        body = (
+            f'<g class="bar" data-kind="{escape(bar.kind)}" data-label="{escape(bar.label)}" '
+            f'data-ratio="{bar.ratio:.6g}">'
+            f'<text x="{left - 6}" y="{y + 14}" text-anchor="end">{escape(bar.label)}</text>'
+            f'<rect x="{left}" y="{y + 3}" width="{max(x(bar.ratio) - left, 1):.1f}" '
+            f'height="{row - 6}" fill="{colour}"><title>{escape(bar.label)}: {shown}, '
+            f"{escape(bar.evidence)}</title></rect>"
+            f'<text class="evidence" x="{x(bar.ratio) + 6:.1f}" y="{y + 14}">{shown} · '
+            f"{escape(bar.evidence)}</text></g>"
+        )
+        out.append(f'<a href="{escape(bar.href)}">{body}</a>' if bar.href else body)
     out.append("</svg>")
     return Markup("".join(out))
