@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.collector_load
 	$(BIN)/python -m bench.chain_order
 	$(BIN)/python -m bench.analysis_scale
+	$(BIN)/python -m bench.dashboard_scale
 
 # System packages first (compilers, swig for pylibfdt, dtc for the tests),
 # then the virtualenv with every extra.

@@ -28,7 +28,7 @@ from kexec_lineage.fleet.schema import fact_sets, hosts
 from kexec_lineage.fleet.store import Store, open_store
 from kexec_lineage.model.wire import facts_digest
 
-__all__ = ("HOSTS", "VERSION", "fleet_store")
+__all__ = ("HOSTS", "VERSION", "fleet_path", "fleet_store")
 
 #: Raise with any change to what is generated: stores of other versions are not reused.
 VERSION = 2
@@ -155,8 +155,8 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-def fleet_store(boots: int) -> Store:
-    """The store of a fleet history of ``boots`` boots, generated if not yet cached."""
+def fleet_path(boots: int) -> Path:
+    """The store file of a fleet history of ``boots`` boots, generated if not yet cached."""
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     path = cache / "kexec-lineage" / "bench" / f"fleet-v{VERSION}-{boots}.db"
     if not path.exists():
@@ -165,4 +165,9 @@ def fleet_store(boots: int) -> Store:
         partial.unlink(missing_ok=True)
         _generate(partial, boots)
         partial.rename(path)
-    return open_store(str(path))
+    return path
+
+
+def fleet_store(boots: int) -> Store:
+    """The store of a fleet history of ``boots`` boots (:func:`fleet_path`)."""
+    return open_store(str(fleet_path(boots)))

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from kexec_lineage.fleet.count_sql import predecessor_of_boot, with_crash_counts
-from kexec_lineage.fleet.schema import boots, crashes, hosts
+from kexec_lineage.fleet.schema import boots, count_cells, crashes, hosts
 from kexec_lineage.fleet.store import Store
 
 __all__ = (
@@ -37,12 +37,14 @@ class Summary:
 
 
 def summary(store: Store) -> Summary:
-    """How big the fleet is, and its releases."""
+    """How big the fleet is, and its releases, from the count cells (every stored boot
+    counts in one): counting the boots themselves takes seconds at 10M."""
+    c = count_cells.c
     with store.transaction("summarising the fleet") as connection:
         host_count = connection.execute(sa.select(sa.func.count()).select_from(hosts)).scalar_one()
-        boot_count = connection.execute(sa.select(sa.func.count()).select_from(boots)).scalar_one()
-        releases = connection.execute(sa.select(boots.c.release).distinct()).scalars().all()
-    return Summary(int(host_count), int(boot_count), tuple(releases))
+        boot_count = connection.execute(sa.select(sa.func.sum(c.boots))).scalar_one()
+        releases = connection.execute(sa.select(c.release).distinct()).scalars().all()
+    return Summary(int(host_count), int(boot_count or 0), tuple(releases))
 
 
 def transition_hosts(

@@ -81,6 +81,7 @@ class _Computed:
     titles: Sequence[TitleRow]
     days: Sequence[ReleaseDay]
     freshness: Freshness
+    summary: views.Summary
     #: wall-clock time the computation started: the analysis is of the fleet then
     at: float
     #: ``GET /v1/analysis``'s body, rendered once: its intervals take a second to
@@ -194,6 +195,7 @@ class AnalysisCache:
             tables.titles,
             release_days(self.store),
             freshness(self.store),
+            views.summary(self.store),
             at,
             bytes(body),
         )
@@ -511,7 +513,7 @@ def add_dashboard(app: FastAPI, store: Store, cache: AnalysisCache, *, local: bo
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def overview(_: View) -> HTMLResponse:
         computed = cache.get()
-        summary = views.summary(store)
+        summary = computed.summary
         return _page(
             "overview.html",
             title="Fleet overview",
