@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession
 
 from kexec_lineage.errors import InputError
 from kexec_lineage.fleet.analysis import analyze
-from kexec_lineage.fleet.count_queries import count_rows, fact_set_table, title_rows
+from kexec_lineage.fleet.count_queries import count_rows, fact_set_table, host_spread, title_rows
 from kexec_lineage.fleet.count_table import DEPTH_BUCKETS, NO_DAY, CountRow, TitleRow
 from kexec_lineage.fleet.schema import boots, crashes, fact_sets
 from kexec_lineage.fleet.spark import (
@@ -35,9 +35,11 @@ from kexec_lineage.fleet.spark import (
     local_session,
     spark_count_rows,
     spark_fact_sets,
+    spark_host_spread,
     spark_title_rows,
 )
 from kexec_lineage.fleet.store import Store, open_store
+from kexec_lineage.fleet.weighing_sql import weighed_tables
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.crash import Crash
 from kexec_lineage.model.transition import COLD, UNKNOWN
@@ -46,6 +48,7 @@ from kexec_lineage.sim.database import write_db
 from kexec_lineage.sim.fleet import simulate
 from tests.conftest import REPO, tool
 from tests.fleet.conftest import PostgresServer
+from tests.fleet.results import differences
 
 RELEASES = ("6.1.0", "6.6.0", "6.12.0", "7.0.0", "7.1.0")
 TITLES = (
@@ -290,9 +293,15 @@ def test_simulated_fleet_gives_equal_tables_and_analysis(
     assert counts == count_rows(store)
     assert titles == title_rows(store)
     assert sets == fact_set_table(store)
-    sqlite = analyze(count_rows(store), title_rows(store), fact_sets=sets).as_dict()
+    spread = spark_host_spread(spark, directory)
+    assert spread == host_spread(store)
+    sqlite = analyze(count_rows(store), title_rows(store), spread, fact_sets=sets).as_dict()
     assert sqlite["suspects"], "a fleet without findings would make the comparison idle"
-    assert analyze(counts, titles, fact_sets=sets).as_dict() == sqlite
+    assert analyze(counts, titles, spread, fact_sets=sets).as_dict() == sqlite
+    # The store's own analysis, its rows weighed in SQL, sums in another order.
+    stored = weighed_tables(store)
+    weighed = analyze(stored.counts, stored.titles, stored.spread, fact_sets=stored.fact_sets)
+    assert differences(weighed.as_dict(), sqlite) == []
 
 
 def test_export_types_and_batches(fleet: tuple[Store, Path]) -> None:

@@ -17,25 +17,7 @@ from kexec_lineage.fleet.weighing import weigh
 from kexec_lineage.fleet.weighing_sql import weighed
 from kexec_lineage.sim.database import write_db
 from kexec_lineage.sim.fleet import simulate
-
-
-def differences(a: Any, b: Any, path: str = "") -> list[str]:
-    """Where two JSON-like values differ; floats may differ by summation order only."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        if a.keys() != b.keys():
-            return [f"{path}: keys {sorted(a.keys() ^ b.keys())}"]
-        return [d for k in a for d in differences(a[k], b[k], f"{path}/{k}")]
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        if len(a) != len(b):
-            return [f"{path}: {len(a)} items against {len(b)}"]
-        return [
-            d
-            for i, (x, y) in enumerate(zip(a, b, strict=True))
-            for d in differences(x, y, f"{path}[{i}]")
-        ]
-    if isinstance(a, float) and isinstance(b, float | int):
-        return [] if math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-300) else [f"{path}: {a} != {b}"]
-    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
+from tests.fleet.results import differences
 
 
 def test_weighed_in_the_database_as_in_python(store: Store) -> None:

@@ -4,9 +4,11 @@ Spark
 
 For fleets that outgrow one database server: the fleet exported to Parquet,
 and the count tables of :mod:`kexec_lineage.fleet.count_table` computed from it by
-a PySpark job, so that :func:`kexec_lineage.fleet.analysis.analyze` runs
+a PySpark job (the count and title rows, the fact sets and each transition's
+host spread), so that :func:`kexec_lineage.fleet.analysis.analyze` runs
 unchanged on either. The job follows the SQL rule for rule; a test keeps the
-two equal on a real SQLite store.
+two equal on a real SQLite store, and the analysis of either equal to the
+store's own, weighed in SQL.
 
 :func:`export_parquet` writes ``hosts.parquet``, ``boots.parquet``,
 ``fact_sets.parquet`` and ``crashes.parquet`` into one directory, streamed in batches, with explicit
@@ -35,6 +37,7 @@ from kexec_lineage.fleet.count_table import (
     EARLY_SECONDS,
     NO_DAY,
     CountRow,
+    HostSpread,
     TitleRow,
 )
 from kexec_lineage.fleet.schema import boots, crashes, fact_sets, hosts
@@ -54,6 +57,7 @@ __all__ = (
     "local_session",
     "spark_count_rows",
     "spark_fact_sets",
+    "spark_host_spread",
     "spark_title_rows",
 )
 
@@ -321,6 +325,38 @@ def spark_count_rows(
         )
         for r in counted.collect()
     )
+
+
+def spark_host_spread(
+    session: SparkSession, directory: str | os.PathLike[str]
+) -> dict[tuple[str, str], HostSpread]:
+    """:func:`kexec_lineage.fleet.count_queries.host_spread`, from an export in
+    ``directory``: per transition, its hosts, and those of them with a crashed boot.
+
+    :raises InputError: a table of the export is missing.
+    """
+    from pyspark.sql import functions as F
+
+    crashed = (
+        _read(session, directory, crashes)
+        .select("host_id", "boot_id")
+        .distinct()
+        .withColumn("crashed", F.lit(1))
+    )
+    counted = (
+        _read(session, directory, boots)
+        .join(crashed, ["host_id", "boot_id"], "left")
+        .groupBy(F.col("release"), _predecessor().alias("predecessor"), F.col("host_id"))
+        .agg(F.max(F.coalesce(F.col("crashed"), F.lit(0))).alias("crashed"))
+        .groupBy("release", "predecessor")
+        .agg(F.count(F.lit(1)).alias("hosts"), F.sum("crashed").alias("crashed_hosts"))
+    )
+    return {
+        (str(r["release"]), str(r["predecessor"])): HostSpread(
+            int(r["hosts"]), int(r["crashed_hosts"])
+        )
+        for r in counted.collect()
+    }
 
 
 def spark_fact_sets(
