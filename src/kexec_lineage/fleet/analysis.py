@@ -628,8 +628,8 @@ def analyze(
         for c, i in culprits
         if qs[i] <= Q_LEVEL
         and len(c.successors) >= 2
-        and c.p_beyond <= Q_LEVEL
         and c.rate_ratio >= _CULPRIT_RATIO
+        and c.p_beyond <= Q_LEVEL
     }
     suspects = _suspects(
         ranges,

@@ -237,7 +237,7 @@ def best_range(
     ]
     if not singles:
         return None
-    _, start, (keyed, rr) = min(singles, key=lambda single: single[:2])
+    p, start, (keyed, rr) = min(singles, key=lambda single: single[:2])
     low = high = start
     while True:
         inside = ordered[low : high + 1]
@@ -250,7 +250,8 @@ def best_range(
                     break
         else:
             break
-    p = stratified_exact_p(keyed)
+    if high > low:  # (a single predecessor's p is known)
+        p = stratified_exact_p(keyed)
     # The range grew from the most extreme of the predecessors: correct for that choice.
     return Range(
         release,

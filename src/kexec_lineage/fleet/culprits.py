@@ -29,7 +29,7 @@ __all__ = ("BEYOND", "Pooled", "pooled")
 BEYOND = 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Pooled:
     """One predecessor's kexecs into all its successor releases against their others."""
 
@@ -38,9 +38,15 @@ class Pooled:
     successors: tuple[str, ...]
     rate_ratio: float
     p: float
-    #: the same test without the :data:`BEYOND` successors of the largest excess
-    p_beyond: float
     counts: tuple[int, int, int, int]
+    #: the strata without the :data:`BEYOND` successors of the largest excess
+    beyond: Strata
+
+    @property
+    def p_beyond(self) -> float:
+        """The test of :attr:`beyond`: asked only of a predecessor otherwise named, as
+        each exact test of many strata is most of an analysis' time."""
+        return stratified_exact_p(self.beyond)
 
 
 def pooled(
@@ -82,8 +88,8 @@ def pooled(
                 successors,
                 mantel_haenszel_rr(every),
                 stratified_exact_p(every),
-                stratified_exact_p(_joined(beyond)),
                 counts[predecessor],
+                _joined(beyond),
             )
         )
     return out
