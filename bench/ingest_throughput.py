@@ -19,10 +19,10 @@ from tests.collector import Collector, kexec_lineage
 from kexec_lineage.fleet.schema import boots, hosts
 from kexec_lineage.fleet.store import boot_row, open_store
 from kexec_lineage.model.boot import Boot, Evidence
-from kexec_lineage.model.wire import BootRecord
+from kexec_lineage.model.wire import SHIP_BATCH, BootRecord
 
 RECORDS = 20_000  # of one host, so that one host token may send them all
-BATCH = 1000
+BATCH = SHIP_BATCH  # the batches a host's `ship` sends; the bulk INSERT takes the same
 
 
 def make_boots() -> list[Boot]:

@@ -232,8 +232,9 @@ def test_a_batch_finds_its_boots_by_index_not_by_a_scan(tmp_path: Path, table: s
     # read every boot stored.
     store = open_store(str(tmp_path / "fleet.db"))
     try:
-        query = sa.select(table.c.id).where(of_boots(table, [(1, "a"), (1, "b"), (2, "c")]))
         with store.engine.connect() as connection:
+            keys = [(1, "a"), (1, "b"), (2, "c")]
+            query = sa.select(table.c.id).where(of_boots(connection, table, keys))
             sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
             plan = [r[3] for r in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
     finally:

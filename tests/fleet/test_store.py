@@ -316,6 +316,52 @@ def test_any_report_sent_again_changes_nothing(store: Store, sent: list[Boot]) -
     assert store.ingest_boots([BootRecord(b) for b in sent]) == Stored(unchanged=len(sent))
 
 
+def stored_boots(store: Store, host: str) -> dict[str, dict[str, object]]:
+    """The host's boots rows by boot id, without what says where and when they were stored."""
+    query = sa.select(boots).join(hosts, hosts.c.id == boots.c.host_id).where(hosts.c.name == host)
+    with store.engine.connect() as connection:
+        found = connection.execute(query).mappings()
+        return {
+            r["boot_id"]: {k: v for k, v in r.items() if k not in ("id", "host_id", "received_at")}
+            for r in found
+        }
+
+
+@settings(
+    max_examples=20,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    sent=reports(),
+    times=st.lists(
+        st.tuples(st.sampled_from([None, 1.7e9, 1.8e9]), st.sampled_from([None, 1.0, 5.0])),
+        min_size=5,
+        max_size=5,
+    ),
+)
+def test_corrections_in_one_batch_store_what_they_store_one_by_one(
+    store: Store, sent: list[Boot], times: list[tuple[float | None, float | None]]
+) -> None:
+    # Reports of two boots, the first of each stored before: one batch makes what one
+    # batch per report makes, whichever columns each report changes (one statement per
+    # set of columns changed). Each example has hosts of its own.
+    one_by_one, batched = (f"{uuid.uuid4().hex[:8]}-{n}" for n in ("single", "batch"))
+
+    def records(host: str) -> list[BootRecord]:
+        return [
+            BootRecord(Boot.from_dict(b.as_dict() | {"host": host, "boot_id": f"b-{i % 2}"}), *t)
+            for i, (b, t) in enumerate(zip(sent, times, strict=False))
+        ]
+
+    for host in (one_by_one, batched):
+        store.ingest_boots(records(host)[:2])
+    for record in records(one_by_one):
+        store.ingest_boots([record])
+    store.ingest_boots(records(batched))
+    assert stored_boots(store, batched) == stored_boots(store, one_by_one)
+
+
 def test_same_crash_sent_twice_is_stored_once(store: Store) -> None:
     record = CrashRecord("web-1", "b-0004", panic(), "pstore:panic", "7.1.2")
     assert store.ingest_crashes([record]) == Stored(inserted=1)

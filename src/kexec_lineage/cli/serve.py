@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
         analysis_every=args.analysis_every,
     )
     # What is alive now (modules, the app) lives as long as the process: out of the
-    # garbage collector's sight, a batch's records no longer set off full collections
-    # of it (a fifth of the requests took 3x as long, 40% of ingest's time).
+    # garbage collector's sight, the objects of each ingest batch no longer set off
+    # full collections that walk all of it.
     gc.freeze()
     uvicorn.run(
         app,

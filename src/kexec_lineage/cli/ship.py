@@ -11,7 +11,7 @@ from kexec_lineage.cli.hoststate import add_state_argument, state_of
 from kexec_lineage.errors import InputError
 from kexec_lineage.host.files import read_bytes
 from kexec_lineage.host.record import report_uptime
-from kexec_lineage.model.wire import TOKEN_FORMAT
+from kexec_lineage.model.wire import SHIP_BATCH, TOKEN_FORMAT
 
 __all__ = ("read_token", "register", "run")
 
@@ -32,7 +32,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "--ca-file", type=Path, metavar="F", help="CA certificates to trust (default: the system's)"
     )
     add_state_argument(parser)
-    parser.add_argument("--batch", type=int, default=500, help="records per request")
+    parser.add_argument("--batch", type=int, default=SHIP_BATCH, help="records per request")
     parser.add_argument("--max-time", type=float, default=600.0, help="give up after (s)")
     parser.add_argument("--backoff-cap", type=float, default=60.0, help="longest wait (s)")
     parser.set_defaults(run=run)

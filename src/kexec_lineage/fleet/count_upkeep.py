@@ -58,6 +58,7 @@ from kexec_lineage.model.transition import predecessor_of
 __all__ = (
     "RULES",
     "Counted",
+    "CrashList",
     "Deltas",
     "crashes_of",
     "of_boots",
@@ -127,8 +128,10 @@ class Deltas:
         key = (boot.release, boot.predecessor, boot.how, boot.depth, boot.facts, boot.day)
         cell = self.cells[(*key, window)]
         hit = 1 if crashed else 0
-        for k, value in enumerate((1, boot.seconds, hit, len(crashed))):
-            cell[k] += sign * value
+        cell[0] += sign
+        cell[1] += sign * boot.seconds
+        cell[2] += sign * hit
+        cell[3] += sign * len(crashed)
         for title in {title for title, _ in crashed}:
             self.titles[(title, boot.release, boot.predecessor, boot.how)][0] += sign
         share = self.hosts[(boot.release, boot.predecessor, boot.host_id)]
@@ -194,16 +197,29 @@ def _add(
     return now
 
 
-def of_boots(table: sa.Table, keys: Iterable[tuple[int, str]]) -> sa.ColumnElement[bool]:
+def of_boots(
+    connection: Connection, table: sa.Table, keys: Iterable[tuple[int, str]]
+) -> sa.ColumnElement[bool]:
     """Rows of ``table`` (a boot's, or a crash's) of the boots ``keys`` (host id, boot
     id), a condition the unique (host, boot) index answers: an IN of (host, boot) pairs
-    makes SQLite scan the whole index, every batch."""
+    makes SQLite scan the whole index, every batch. On PostgreSQL a host's boot ids go
+    as one array: psycopg prepares a statement from its fifth run, and the generic plan
+    of an IN of 500 parameters searches them row by row (a batch of one host with
+    15,000 boots stored: 90 ms, against 4 ms for the array)."""
     by_host: dict[int, list[str]] = defaultdict(list)
     for host_id, boot_id in keys:
         by_host[host_id].append(boot_id)
+    array = connection.dialect.name == "postgresql"
+
+    def among(ids: list[str]) -> sa.ColumnElement[bool]:
+        if array:
+            values = sa.bindparam(None, ids, type_=sa.ARRAY(table.c.boot_id.type))
+            return table.c.boot_id.in_(sa.select(sa.func.unnest(values)))
+        return table.c.boot_id.in_(ids)
+
     return sa.or_(
         *(
-            sa.and_(table.c.host_id == host_id, table.c.boot_id.in_(ids))
+            sa.and_(table.c.host_id == host_id, among(ids))
             for host_id, ids in sorted(by_host.items())
         )
     )
@@ -219,7 +235,7 @@ def crashes_of(
     for i in range(0, len(wanted), 500):  # keep statements within parameter limits
         found = connection.execute(
             sa.select(c.host_id, c.boot_id, c.title, c.uptime).where(
-                of_boots(crashes, wanted[i : i + 500])
+                of_boots(connection, crashes, wanted[i : i + 500])
             )
         )
         for host_id, boot_id, title, uptime in found:

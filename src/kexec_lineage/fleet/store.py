@@ -14,7 +14,8 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
@@ -29,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from kexec_lineage.errors import InputError, StoreError
 from kexec_lineage.fleet.count_upkeep import (
     Counted,
+    CrashList,
     Deltas,
     crashes_of,
     of_boots,
@@ -50,6 +52,7 @@ from kexec_lineage.model.wire import (
 )
 
 __all__ = (
+    "Admission",
     "HostHistory",
     "HostRecord",
     "Store",
@@ -122,10 +125,26 @@ class TokenInfo:
 
 @dataclass(frozen=True, slots=True)
 class HostHistory:
+    """What a host's stored boots, but those of the batch at hand, claim: how many were
+    received since the :class:`Admission`'s ``since``, their boot-hours and earliest
+    start (of all its boots: a stored start is kept), and when the collector first
+    heard of the host."""
+
     recent_boots: int
     hours: float
     first_start: float | None
     first_seen: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A check of a batch of boots against its hosts' histories, made in the transaction
+    that stores it, after its first write has locked the hosts' rows: two batches of
+    one host cannot both pass it. ``check`` gets each host's name and history and
+    refuses the batch by raising."""
+
+    since: float
+    check: Callable[[str, HostHistory], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,64 +216,45 @@ class Store:
             found = dict(connection.execute(known).all())
         return found
 
-    def ingest_boots(self, records: Sequence[BootRecord], now: float | None = None) -> Stored:
+    def ingest_boots(
+        self,
+        records: Sequence[BootRecord],
+        now: float | None = None,
+        admission: Admission | None = None,
+    ) -> Stored:
         """Store boots, merging into the stored boot where (host, boot_id) exists; the
-        facts last sent for a boot are its facts."""
+        facts last sent for a boot are its facts.
+
+        :raises: what ``admission`` raises, having stored nothing.
+        """
         now = time.time() if now is None else now
-        inserted = updated = unchanged = 0
         with self.transaction("storing boots") as connection:
             ids = self._host_ids(connection, (r.boot.host for r in records), now)
-            sets = self._fact_set_ids(connection, (r.facts for r in records))
-            digests = {i: d for d, i in sets.items()}
             keys = {(ids[r.boot.host], r.boot.boot_id) for r in records}
-            stored = self._stored_boots(connection, keys, digests)
+            digests: dict[int, str] = {}
+            received: dict[tuple[int, str], float] = {}
+            stored = self._stored_boots(connection, keys, digests, received)
+            if admission is not None:
+                for name, history in _histories(connection, ids, stored, received, admission):
+                    admission.check(name, history)
+            sets = self._fact_set_ids(connection, (r.facts for r in records))
+            digests |= {i: d for d, i in sets.items()}
             crashed = crashes_of(connection, keys)
-            deltas = Deltas()
-
-            def counted(key: tuple[int, str], record: BootRecord, fact_set: int | None) -> None:
-                """Count the boot ``key`` as ``record`` with ``fact_set``, instead of
-                as it was stored."""
-                if key in stored:
-                    deltas.add(_counted(key[0], *stored[key], digests), crashed[key], -1)
-                deltas.add(_counted(key[0], record, fact_set, digests), crashed[key])
-
-            new_rows: dict[tuple[int, str], dict[str, Any]] = {}
+            batch = _Batch(ids, sets, digests, stored=stored, crashed=crashed, now=now)
             for record in records:
-                key = (ids[record.boot.host], record.boot.boot_id)
-                fact_set = sets.get(facts_digest(record.facts)) if record.facts else None
-                if key not in stored:
-                    new_rows[key] = boot_row(record, key[0], now, fact_set)
-                    counted(key, record, fact_set)
-                    stored[key] = (record, fact_set)
-                    inserted += 1
-                    continue
-                change = _merged(*stored[key], record, fact_set)
-                if change is None:
-                    unchanged += 1
-                    continue
-                now_record, now_set, values = change
-                if key in new_rows:
-                    # New in this batch: inserted once, as it ends up.
-                    new_rows[key] |= values
-                else:
-                    connection.execute(
-                        boots.update()
-                        .where(boots.c.host_id == key[0], boots.c.boot_id == key[1])
-                        .values(**values, received_at=now)
-                    )
-                counted(key, now_record, now_set)
-                stored[key] = (now_record, now_set)
-                updated += 1
-            if new_rows:
-                connection.execute(boots.insert(), list(new_rows.values()))
-            deltas.apply(connection)
-        return Stored(inserted, updated, unchanged)
+                batch.take(record)
+            batch.write(connection)
+        return Stored(batch.inserted, batch.updated, batch.unchanged)
 
     def _stored_boots(
-        self, connection: Connection, keys: set[tuple[int, str]], digests: dict[int, str]
+        self,
+        connection: Connection,
+        keys: set[tuple[int, str]],
+        digests: dict[int, str],
+        received: dict[tuple[int, str], float] | None = None,
     ) -> dict[tuple[int, str], tuple[BootRecord, int | None]]:
         """The stored boots of ``keys``, each with its fact set's id (whose digest goes
-        into ``digests``)."""
+        into ``digests``; when each was last received into ``received``)."""
         out: dict[tuple[int, str], tuple[BootRecord, int | None]] = {}
         keys_list = sorted(keys)
         for i in range(0, len(keys_list), 500):  # keep statements within parameter limits
@@ -262,15 +262,18 @@ class Store:
                 sa.select(boots, hosts.c.name, fact_sets.c.digest)
                 .join(hosts, hosts.c.id == boots.c.host_id)
                 .outerjoin(fact_sets, fact_sets.c.id == boots.c.fact_set_id)
-                .where(of_boots(boots, keys_list[i : i + 500]))
+                .where(of_boots(connection, boots, keys_list[i : i + 500]))
             ).mappings()
             for row in rows:
                 if row["fact_set_id"] is not None:
                     digests[row["fact_set_id"]] = row["digest"]
-                out[(row["host_id"], row["boot_id"])] = (
+                key = (row["host_id"], row["boot_id"])
+                out[key] = (
                     BootRecord(_boot_from_row(row), row["started_at"], row["hours"]),
                     row["fact_set_id"],
                 )
+                if received is not None:
+                    received[key] = row["received_at"]
         return out
 
     def ingest_crashes(self, records: Sequence[CrashRecord], now: float | None = None) -> Stored:
@@ -300,7 +303,7 @@ class Store:
             new = [row for key, row in rows.items() if key not in seen]
             if new:
                 self._count_crashes(connection, new)
-                connection.execute(crashes.insert(), new)
+                _insert(connection, crashes, new)
         return Stored(len(new), 0, len(records) - len(new))
 
     def _count_crashes(self, connection: Connection, new: Sequence[Mapping[str, Any]]) -> None:
@@ -382,11 +385,11 @@ class Store:
                 batch = rows[table]
                 batch.append(row)
                 if len(batch) >= _LOAD_BATCH:
-                    connection.execute(table.insert(), batch)
+                    _insert(connection, table, batch)
                     batch.clear()
             for table, batch in rows.items():
                 if batch:
-                    connection.execute(table.insert(), batch)
+                    _insert(connection, table, batch)
             recount(connection)
 
     def chain(self, host: str) -> Chain:
@@ -400,26 +403,6 @@ class Store:
                 .order_by(boots.c.started_at.is_(None), boots.c.started_at, boots.c.id)
             ).mappings()
             return Chain.of(host, (_boot_from_row(row) for row in rows))
-
-    def host_history(self, host: str, since: float, excluding: Sequence[str] = ()) -> HostHistory:
-        """What ``host``'s stored boots (but those ``excluding``) claim, for checking a new
-        batch against: boots received since ``since``, their boot-hours, the earliest
-        start, and when the collector first heard of the host."""
-        excluded = list(excluding)
-        with self.transaction("reading a host's boots") as connection:
-            first_seen = connection.execute(
-                sa.select(hosts.c.first_seen).where(hosts.c.name == host)
-            ).scalar()
-            row = connection.execute(
-                sa.select(
-                    sa.func.count().filter(boots.c.received_at >= since),
-                    sa.func.coalesce(sa.func.sum(boots.c.hours), 0.0),
-                    sa.func.min(boots.c.started_at),
-                )
-                .select_from(boots.join(hosts, hosts.c.id == boots.c.host_id))
-                .where(hosts.c.name == host, boots.c.boot_id.not_in(excluded))
-            ).one()
-        return HostHistory(int(row[0]), float(row[1]), row[2], first_seen)
 
     def create_token(self, kind: str, host: str | None = None) -> str:
         """A new API token; only its SHA-256 digest is stored."""
@@ -507,10 +490,12 @@ def _clean(value: Any) -> Any:
     """``value`` with every string made storable: bytes that were not UTF-8
     (kept as surrogates, :mod:`kexec_lineage.model.text`) and NULs escaped.
     PostgreSQL text holds neither, and JSON answers could not carry them."""
-    if isinstance(value, str):
+    if type(value) is str:
         if value.isascii() and "\x00" not in value:
             return value  # nearly always: no work
         return printable(value).replace("\x00", "\\x00")
+    if value is None or type(value) in (int, float, bool):
+        return value
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -518,22 +503,155 @@ def _clean(value: Any) -> Any:
     return value
 
 
+#: The columns of ``boots`` that hold a boot's fields as they are (its host is the
+#: row's host id; evidence and disagreements are stored as JSON).
+_BOOT_COLUMNS = tuple(
+    name for name in Boot.__dataclass_fields__ if name not in ("host", "evidence", "disagreements")
+)
+#: ``json.dumps(..., sort_keys=True)`` makes a new encoder at every call: one, made once.
+_sorted_json = json.JSONEncoder(sort_keys=True).encode
+
+
+def _stored_json(value: Any, encode: Callable[[Any], str]) -> str:
+    """``value`` as ``encode`` makes it JSON, its strings :func:`_clean`: only where the
+    JSON has an escape ``\\u`` (which any non-ASCII character and any NUL get) can
+    there be anything to clean, and a boot's evidence nearly never has one."""
+    text = encode(value)
+    return encode(_clean(value)) if "\\u" in text else text
+
+
 def boot_row(
     record: BootRecord, host_id: int, now: float, fact_set: int | None = None
 ) -> dict[str, Any]:
-    """The ``boots`` row of ``record`` for host ``host_id``, its facts stored as ``fact_set``."""
-    wire = record.boot.as_dict()
-    del wire["host"]
-    evidence, disagreements = wire.pop("evidence"), wire.pop("disagreements")
-    return _clean_row(wire) | {
-        "host_id": host_id,
-        "fact_set_id": fact_set,
-        "started_at": record.started_at,
-        "hours": record.hours,
-        "evidence": json.dumps(_clean(evidence), sort_keys=True),
-        "disagreements": json.dumps(_clean(disagreements)),
-        "received_at": now,
-    }
+    """The ``boots`` row of ``record`` for host ``host_id``, its facts stored as ``fact_set``.
+
+    Made field by field, not from :meth:`Boot.as_dict`: every boot of every batch and
+    bulk load comes through here."""
+    boot = record.boot
+    row = {name: _clean(getattr(boot, name)) for name in _BOOT_COLUMNS}
+    row["evidence"] = _stored_json([e.as_dict() for e in boot.evidence], _sorted_json)
+    row["disagreements"] = _stored_json(boot.disagreements, json.dumps)
+    row["host_id"] = host_id
+    row["fact_set_id"] = fact_set
+    row["started_at"] = record.started_at
+    row["hours"] = record.hours
+    row["received_at"] = now
+    return row
+
+
+class _Batch:
+    """One batch of boots as ingest merges it into the stored ones: the rows it inserts
+    and the changes it makes, what it adds to and takes from the count tables, and how
+    many of its records did what."""
+
+    def __init__(
+        self,
+        ids: Mapping[str, int],
+        sets: Mapping[str, int],
+        digests: Mapping[int, str],
+        *,
+        stored: dict[tuple[int, str], tuple[BootRecord, int | None]],
+        crashed: Mapping[tuple[int, str], CrashList],
+        now: float,
+    ) -> None:
+        self.ids, self.sets, self.digests, self.now = ids, sets, digests, now
+        self.stored, self.crashed = stored, crashed
+        self.new_rows: dict[tuple[int, str], dict[str, Any]] = {}
+        self.changes: dict[tuple[int, str], dict[str, Any]] = {}
+        self.deltas = Deltas()
+        self.inserted = self.updated = self.unchanged = 0
+
+    def take(self, record: BootRecord) -> None:
+        """Merge ``record`` into the boot stored (or taken before) under its key."""
+        key = (self.ids[record.boot.host], record.boot.boot_id)
+        fact_set = self.sets.get(facts_digest(record.facts)) if record.facts else None
+        if key not in self.stored:
+            self.new_rows[key] = boot_row(record, key[0], self.now, fact_set)
+            self._count(key, record, fact_set)
+            self.inserted += 1
+            return
+        change = _merged(*self.stored[key], record, fact_set)
+        if change is None:
+            self.unchanged += 1
+            return
+        now_record, now_set, values = change
+        if key in self.new_rows:
+            # New in this batch: inserted once, as it ends up.
+            self.new_rows[key] |= values
+        else:
+            self.changes[key] = self.changes.get(key, {}) | values
+        self._count(key, now_record, now_set)
+        self.updated += 1
+
+    def _count(self, key: tuple[int, str], record: BootRecord, fact_set: int | None) -> None:
+        """Count the boot ``key`` as ``record`` with ``fact_set``, instead of as it was."""
+        crashed = self.crashed.get(key, ())
+        if key in self.stored:
+            self.deltas.add(_counted(key[0], *self.stored[key], self.digests), crashed, -1)
+        self.deltas.add(_counted(key[0], record, fact_set, self.digests), crashed)
+        self.stored[key] = (record, fact_set)
+
+    def write(self, connection: Connection) -> None:
+        """Insert the new boots, change the stored ones, count them."""
+        if self.new_rows:
+            _insert(connection, boots, list(self.new_rows.values()))
+        # One statement for each set of columns changed, for all the boots it changes.
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for (host_id, boot_id), values in self.changes.items():
+            row = values | {"received_at": self.now, "k_host": host_id, "k_boot": boot_id}
+            by_columns[tuple(sorted(values))].append(row)
+        update = boots.update().where(
+            boots.c.host_id == sa.bindparam("k_host"), boots.c.boot_id == sa.bindparam("k_boot")
+        )
+        for rows in by_columns.values():
+            connection.execute(update, rows)  # SET: the columns the rows name
+        self.deltas.apply(connection)
+
+
+def _insert(connection: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows``, all with the keys of the first, as one executemany of the driver
+    (pipelined on PostgreSQL): SQLAlchemy's own works on every row's parameters in
+    Python (20,000 boots into SQLite: 0.24 s, against 0.16 s for the driver's)."""
+    insert = table.insert().compile(dialect=connection.dialect, column_keys=list(rows[0]))
+    if insert.positional:
+        order = insert.positiontup or ()
+        connection.exec_driver_sql(str(insert), [tuple(map(r.__getitem__, order)) for r in rows])
+    else:
+        connection.exec_driver_sql(str(insert), list(rows))
+
+
+def _histories(
+    connection: Connection,
+    ids: Mapping[str, int],
+    stored: Mapping[tuple[int, str], tuple[BootRecord, int | None]],
+    received: Mapping[tuple[int, str], float],
+    admission: Admission,
+) -> Iterator[tuple[str, HostHistory]]:
+    """Each host of ``ids`` with its history: one pass over its boots, from which the
+    stored boots of the batch (``stored``, ``received``) are taken back out."""
+    b = boots.c
+    since = admission.since
+    query = (
+        sa.select(
+            hosts.c.id,
+            hosts.c.first_seen,
+            sa.func.count().filter(b.received_at >= since),
+            sa.func.coalesce(sa.func.sum(b.hours), 0.0),
+            sa.func.min(b.started_at),
+        )
+        .select_from(hosts.outerjoin(boots, b.host_id == hosts.c.id))
+        .where(hosts.c.id.in_(sorted(ids.values())))
+        .group_by(hosts.c.id, hosts.c.first_seen)
+    )
+    recent: dict[int, int] = defaultdict(int)
+    hours: dict[int, float] = defaultdict(float)
+    for key, (record, _) in stored.items():
+        recent[key[0]] += received[key] >= since
+        hours[key[0]] += record.hours or 0.0
+    names = {i: name for name, i in ids.items()}
+    for host_id, first_seen, n, total, first_start in connection.execute(query):
+        left = max(0.0, float(total) - hours[host_id])
+        yield names[host_id], HostHistory(n - recent[host_id], left, first_start, first_seen)
 
 
 def _merged(

@@ -41,7 +41,7 @@ from typing import Any
 
 from kexec_lineage.errors import InputError
 from kexec_lineage.host.spool import Spool
-from kexec_lineage.model.wire import BOOTS_PATH, CRASHES_PATH
+from kexec_lineage.model.wire import BOOTS_PATH, CRASHES_PATH, SHIP_BATCH
 
 __all__ = ("Backoff", "ShipResult", "ship")
 
@@ -209,7 +209,7 @@ def ship(
     url: str,
     token: str,
     *,
-    batch_size: int = 500,
+    batch_size: int = SHIP_BATCH,
     max_seconds: float = 600.0,
     backoff: Backoff = Backoff(),
     timeout: float = 30.0,

@@ -38,6 +38,7 @@ __all__ = (
     "MAX_FACTS",
     "MAX_FACT_VALUE",
     "MAX_HOST_NAME",
+    "SHIP_BATCH",
     "SYNTHETIC_BOOT_PREFIX",
     "TOKEN_FORMAT",
     "TOKEN_PREFIX",
@@ -61,6 +62,9 @@ ANALYSIS_PATH = "/v1/analysis"
 
 #: Longest host name the collector stores.
 MAX_HOST_NAME = 255
+
+#: Records a host sends per request unless told otherwise (``ship --batch``).
+SHIP_BATCH = 500
 
 #: An API token as ``token create`` makes it: ``kl_`` and 32 random bytes in
 #: URL-safe base64, so it can never hold a space, a newline or a quote.

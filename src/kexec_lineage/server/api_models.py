@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from kexec_lineage.model.boot import Boot, Evidence
 from kexec_lineage.model.wire import (
     MAX_HOST_NAME,
     BootRecord,
@@ -27,6 +28,9 @@ __all__ = ("MAX_BATCH", "BootIn", "BootsIn", "CrashIn", "CrashesIn", "EvidenceIn
 
 #: Records per request.
 MAX_BATCH = 1000
+
+_EVIDENCE_FIELDS = tuple(Evidence.__dataclass_fields__)
+_BOOT_FIELDS = tuple(Boot.__dataclass_fields__)
 
 
 def _checked(problem: Callable[[Any], str | None]) -> AfterValidator:
@@ -66,6 +70,9 @@ class EvidenceIn(_In):
     previous_boot_id: Id | None = None
     detail: Note = ""
 
+    def evidence(self) -> Evidence:
+        return Evidence(**{name: getattr(self, name) for name in _EVIDENCE_FIELDS})
+
 
 class BootIn(_In):
     host: HostName
@@ -80,10 +87,16 @@ class BootIn(_In):
     disagreements: Annotated[list[Note], Field(max_length=32)] = []
     started_at: Annotated[float, Field(ge=0, le=1e11)] | None = None
     hours: Annotated[float, Field(ge=0, le=1e6)] | None = None
-    facts: Annotated[dict[str, str], _checked(facts_problem)] = {}
+    # A factory, not ``= {}``: pydantic deep-copies a mutable default for every boot.
+    facts: Annotated[dict[str, str], _checked(facts_problem), Field(default_factory=dict)]
 
     def record(self) -> BootRecord:
-        return BootRecord.from_dict(self.model_dump())
+        """The record, made from the fields themselves: a round trip through
+        ``model_dump`` and :meth:`BootRecord.from_dict` cost more than the parse."""
+        fields = {name: getattr(self, name) for name in _BOOT_FIELDS}
+        fields["evidence"] = tuple(e.evidence() for e in self.evidence)
+        fields["disagreements"] = tuple(self.disagreements)
+        return BootRecord(Boot(**fields), self.started_at, self.hours, self.facts)
 
 
 class CrashIn(_In):

@@ -37,7 +37,7 @@ from kexec_lineage.model.wire import (
 )
 from kexec_lineage.server.api_models import BootsIn, CrashesIn, StoredOut
 from kexec_lineage.server.bodies import BODY_SECONDS, MAX_BODY, body_schema, parsed
-from kexec_lineage.server.claims import Limits, check_boots
+from kexec_lineage.server.claims import Limits, admission
 from kexec_lineage.server.dashboard import AnalysisCache, add_dashboard, analysis_response
 
 __all__ = ("MAX_BODY", "SECURITY_HEADERS", "BodyLimit", "create_app")
@@ -194,9 +194,11 @@ def _add_writes(
         if isinstance(body, BootsIn):
             _own_hosts(info, {b.host for b in body.boots})
             boots = [b.record() for b in body.boots]
+            now = time.time()
+            checks = None
             if boots and info.host is not None:
-                check_boots(store, info.host, boots, time.time(), limits)
-            return store.ingest_boots(boots)
+                checks = admission(boots, now, limits)
+            return store.ingest_boots(boots, now, checks)
         _own_hosts(info, {c.host for c in body.crashes})
         return store.ingest_crashes([c.record() for c in body.crashes])
 

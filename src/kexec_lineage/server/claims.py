@@ -15,6 +15,10 @@ itself and against the host's own history:
   (with 5% and a day of slack for clock error);
 - a host sends at most ``max_boots_per_day`` boots a day (429: later).
 
+The checks against the history are made in the transaction that stores the
+batch (:class:`~kexec_lineage.fleet.store.Admission`): two batches of a host
+sent at once cannot both pass, and the store reads the host's boots once.
+
 The analysis also asks crashes of several hosts before it names a suspect
 (:mod:`kexec_lineage.fleet.analysis`).
 """
@@ -23,14 +27,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 
-from kexec_lineage.fleet.store import Store
+from kexec_lineage.fleet.store import Admission, HostHistory
 from kexec_lineage.model.wire import BootRecord
 
-__all__ = ("Limits", "check_boots")
+__all__ = ("Limits", "admission")
 
 _DAY = 86400.0
 
@@ -46,11 +51,15 @@ def _error(index: int, field: str, message: str) -> dict[str, object]:
     return {"loc": ("body", "boots", index, field), "msg": message, "type": "implausible"}
 
 
-def check_boots(
-    store: Store, host: str, records: Sequence[BootRecord], now: float, limits: Limits
-) -> None:
-    """:raises RequestValidationError: a boot claims what cannot be (422, naming it);
-    :raises HTTPException: 429, the host sent its boots of the day."""
+def admission(records: Sequence[BootRecord], now: float, limits: Limits) -> Admission:
+    """The checks of a batch of a host's boots at ``now``: what it claims by itself now,
+    and the :class:`~kexec_lineage.fleet.store.Admission` that checks the rest against
+    the host's history as the store stores the batch.
+
+    :raises RequestValidationError: a boot claims what cannot be (422, naming it);
+        the admission raises it too, and :class:`HTTPException` 429 when the host sent
+        its boots of the day.
+    """
     errors = []
     for i, record in enumerate(records):
         start, hours = record.started_at, record.hours
@@ -62,7 +71,14 @@ def check_boots(
             errors.append(_error(i, "hours", "up for longer than since its start"))
     if errors:
         raise RequestValidationError(errors)
-    history = store.host_history(host, now - _DAY, [r.boot.boot_id for r in records])
+    return Admission(now - _DAY, partial(_check_history, records, now, limits))
+
+
+def _check_history(
+    records: Sequence[BootRecord], now: float, limits: Limits, host: str, history: HostHistory
+) -> None:
+    """:raises RequestValidationError, HTTPException: ``records`` on top of the host's
+    ``history`` claim more boots or boot-hours than a host can have."""
     if history.recent_boots + len(records) > limits.max_boots_per_day:
         raise HTTPException(
             429,
