@@ -126,9 +126,7 @@ def _rows(
     c = count_cells.c
     if not weights:
         return []
-    weight = sa.case(
-        {day: sa.literal(w, sa.Float) for day, w in weights.items()}, value=c.day, else_=1.0
-    )
+    weight = _weight_of(c.day, sorted(weights.items()))
     exposure = c.seconds if hours else c.boots
     key = [c[name] for name in _KEY]
     query = sa.select(
@@ -145,6 +143,27 @@ def _rows(
         for r, p, how, d, f, n, e, x, k, y in connection.execute(query)
         if (r, p) in gated
     )
+
+
+def _weight_of(
+    day: sa.ColumnElement[int], weights: Sequence[tuple[int, float]]
+) -> sa.ColumnElement[float]:
+    """The weight of ``day`` (1 where none is given), as a CASE that halves the days at
+    each level: in a flat CASE of a year of days, every cell would compare its day with
+    each of them."""
+    if len(weights) <= _LEAF_DAYS:
+        return sa.case(
+            {d: sa.literal(w, sa.Float) for d, w in weights}, value=day, else_=sa.literal(1.0)
+        )
+    half = len(weights) // 2
+    return sa.case(
+        (day < weights[half][0], _weight_of(day, weights[:half])),
+        else_=_weight_of(day, weights[half:]),
+    )
+
+
+#: Days a CASE of :func:`_weight_of` compares one by one.
+_LEAF_DAYS = 8
 
 
 def _transitions(days: list[_Day]) -> list[Transition]:
