@@ -21,7 +21,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_cli(*argv: str | Path, check: bool = False) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *argv: str | Path, check: bool = False, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a process of its own."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     return subprocess.run(
@@ -30,7 +32,7 @@ def run_cli(*argv: str | Path, check: bool = False) -> subprocess.CompletedProce
         text=True,
         check=check,
         env=env,
-        timeout=120,
+        timeout=timeout,
     )
 
 

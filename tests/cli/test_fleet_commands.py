@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.cli.test_logs_commands import split_pstore_dump, write_chain
-from tests.collector import kexec_lineage
+from tests.collector import free_port, kexec_lineage, run_cli
 
 
 def rows(db: Path, query: str) -> list[tuple[object, ...]]:
@@ -62,3 +65,21 @@ def test_ingest_joins_a_pstore_dump_split_over_files(tmp_path: Path) -> None:
         ("web-3", "WARNING in dev_close", "pstore:panic"),
         ("web-3", "kernel panic: panic_on_warn set", "pstore:panic"),
     ]
+
+
+@pytest.mark.parametrize("every", ["0", "-5", "nan"])
+def test_serve_refuses_an_analysis_every_that_would_never_rest(tmp_path: Path, every: str) -> None:
+    # The analysis thread waits --analysis-every seconds between computations: at 0
+    # or below it would compute without end, a CPU for good. Refused before serving
+    # (a collector that serves instead is stopped by the timeout, failing the test).
+    db = tmp_path / "fleet.db"
+    port = str(free_port())
+    try:
+        done = run_cli(
+            "serve", "--db", db, "--local", "--port", port, "--analysis-every", every, timeout=20
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"serve --analysis-every {every} served")
+    assert done.returncode == 2
+    assert "--analysis-every" in done.stderr
+    assert not db.exists()

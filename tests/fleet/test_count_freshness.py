@@ -72,3 +72,24 @@ def test_an_empty_fleet_has_no_days(store: Store) -> None:
     assert (fresh.newest_day, fresh.seen) == (None, {})
     assert fresh.arriving("7.2.0", ("7.1.0",))
     assert release_days(store) == []
+
+
+def test_crash_captures_do_not_keep_a_transition_arriving(store: Store) -> None:
+    # Hosts kexec'd 7.2.0 into itself a month ago and have moved on since; their
+    # crashes of the last days booted kdump capture kernels (7.2.0 after 7.2.0 too).
+    # Those are no hosts booting into the transition: it is neither seen lately, nor
+    # growing, nor still arriving, and no day of the fleet is theirs.
+    store.ingest_boots(
+        [
+            *(boot(n, NEWEST - 30 + n, "7.2.0", "kexec", "7.2.0") for n in range(2)),
+            boot(10, NEWEST, "7.3.0", "kexec", "7.2.0"),
+            *(boot(20 + n, NEWEST - n, "7.2.0", "kdump", "7.2.0") for n in range(1, 4)),
+            boot(30, NEWEST + 1, "7.3.0", "kdump", "7.3.0"),
+        ]
+    )
+    fresh = freshness(store)
+    assert fresh.newest_day == NEWEST
+    assert fresh.seen[("7.2.0", "7.2.0")] == Seen(NEWEST - 30, NEWEST - 29, 0, 0)
+    assert not fresh.seen[("7.2.0", "7.2.0")].growing
+    assert not fresh.arriving("7.2.0", ("7.2.0",))
+    assert ("7.3.0", "7.3.0") not in fresh.seen

@@ -19,13 +19,25 @@ from hypothesis import strategies as st
 
 from kexec_lineage.errors import InputError, StoreError
 from kexec_lineage.fleet.count_queries import fact_set_table, transitions
-from kexec_lineage.fleet.schema import boots, crashes, fact_sets, hosts, tokens
+from kexec_lineage.fleet.count_upkeep import recount
+from kexec_lineage.fleet.schema import (
+    boots,
+    count_cells,
+    crashes,
+    fact_sets,
+    hosts,
+    spread_cells,
+    tokens,
+)
 from kexec_lineage.fleet.store import (
     HostRecord,
     Store,
     Stored,
     TokenInfo,
     _alembic_config,
+    _clean,
+    _sorted_json,
+    _stored_json,
     boot_row,
     crash_row,
     database_url,
@@ -666,3 +678,69 @@ def test_kernel_text_that_is_not_utf8_is_stored_or_refused_as_store_error(store:
     except StoreError:
         return
     assert counts == Stored(inserted=1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [from_kernel(b"-\xff\xfe"), "-nul\x00", "-\u00e9\u4e2d"],
+    ids=["not-utf8", "nul", "non-ascii"],
+)
+def test_kernel_text_in_every_field_sent_again_changes_nothing(store: Store, text: str) -> None:
+    # What a log ingest reads off a console: bytes that were not UTF-8 (kept as
+    # surrogates) or NULs in any of a boot's texts. The store keeps them escaped; the
+    # same boot and crash read again, from the same log, are the same records.
+    evidence = Evidence("pstore", True, "7.1.0" + text, 3, "prev" + text, "Linux" + text)
+    boot = Boot(
+        "web-1",
+        "b" + text,
+        "7.1.2" + text,
+        "kexec",
+        "7.1.0" + text,
+        3,
+        "prev" + text,
+        "m" + text,
+        (evidence,),
+        ("kho said" + text,),
+    )
+    record = BootRecord(boot, 1.7e9, 2.0, {"dmi.vendor": "acme" + text})
+    crash = CrashRecord("web-1", boot.boot_id, panic("BUG: bad" + text, "trace" + text))
+    assert store.ingest_boots([record]) == Stored(inserted=1)
+    assert store.ingest_crashes([crash]) == Stored(inserted=1)
+    stored = stored_boots(store, "web-1")
+    kept = {table.name: rows(store, table) for table in (count_cells, spread_cells)}
+    assert store.ingest_boots([record]) == Stored(unchanged=1)
+    assert store.ingest_boots([record, record]) == Stored(unchanged=2)
+    assert store.ingest_crashes([crash]) == Stored(unchanged=1)
+    assert stored_boots(store, "web-1") == stored
+    assert {table.name: rows(store, table) for table in (count_cells, spread_cells)} == kept
+    (row,) = rows(store, count_cells)
+    assert (row["boots"], row["crashed_boots"]) == (1, 1)  # the crash is its boot's
+    with store.transaction("recounting") as connection:
+        recount(connection)
+    assert {table.name: rows(store, table) for table in (count_cells, spread_cells)} == kept
+
+
+kernel_texts = st.one_of(
+    st.text(),
+    st.binary().map(from_kernel),  # bytes that were not UTF-8 come as surrogates
+    st.text(alphabet=st.sampled_from("a\\u0\x00\x7f\u00e9")),  # escapes, NULs, \\u
+)
+
+
+@settings(max_examples=300, database=None, deadline=None)
+@given(
+    st.lists(kernel_texts, max_size=4),
+    st.lists(
+        st.fixed_dictionaries(
+            {"detail": kernel_texts, "source": kernel_texts, "kexec_count": st.integers()}
+        ),
+        max_size=3,
+    ),
+)
+def test_stored_json_is_of_clean_texts_without_cleaning_each(
+    texts: list[str], evidence: list[dict[str, object]]
+) -> None:
+    # Only JSON with a \u escape is cleaned again: what it stores is what cleaning
+    # every text first stores, whatever the texts.
+    for value, encode in ((texts, json.dumps), (evidence, _sorted_json)):
+        assert _stored_json(value, encode) == encode(_clean(value))

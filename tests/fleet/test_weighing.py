@@ -4,20 +4,26 @@ analysis of either equals the analysis of the simulator's own count rows."""
 from __future__ import annotations
 
 import math
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kexec_lineage.errors import InputError
 from kexec_lineage.fleet.analysis import analyze
 from kexec_lineage.fleet.count_queries import count_rows, fact_set_table, host_spread, title_rows
+from kexec_lineage.fleet.count_table import EARLY_SECONDS
 from kexec_lineage.fleet.store import Store, open_store
 from kexec_lineage.fleet.weighing import weigh
 from kexec_lineage.fleet.weighing_sql import weighed
+from kexec_lineage.model.wire import BootRecord, CrashRecord
 from kexec_lineage.sim.database import write_db
 from kexec_lineage.sim.fleet import simulate
 from tests.fleet.results import differences
+from tests.fleet.test_count_upkeep import records
 
 
 def test_weighed_in_the_database_as_in_python(store: Store) -> None:
@@ -74,3 +80,34 @@ def _fields(row: Any) -> list[Any]:
 def test_an_early_window_not_kept_is_refused(store: Store) -> None:
     with pytest.raises(InputError, match="early window must be one of"):
         weighed(store, 7 * 60)
+
+
+@settings(
+    max_examples=25,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_any_store_is_weighed_in_the_database_as_in_python(
+    store: Store, data: st.DataObject
+) -> None:
+    # Stores of few boots: unknown days and hours, kdump boots, unknown predecessors,
+    # transitions below MIN_HOSTS, early crashes; the empty store first. One store for
+    # every example, each example's hosts its own, the whole store compared each time.
+    for early in (EARLY_SECONDS, 60):
+        python, sql = weigh(count_rows(store, early), host_spread(store)), weighed(store, early)
+        assert (
+            differences([_fields(r) for r in sql.rows], [_fields(r) for r in sorted(python.rows)])
+            == []
+        )
+        assert (
+            differences(
+                [t.as_dict() for t in sql.transitions], [t.as_dict() for t in python.transitions]
+            )
+            == []
+        )
+        assert (sql.boots, sql.crashed_boots) == (python.boots, python.crashed_boots)
+    sent = data.draw(records(uuid.uuid4().hex[:8] + "-"))
+    store.ingest_boots([r for r in sent if isinstance(r, BootRecord)])
+    store.ingest_crashes([r for r in sent if isinstance(r, CrashRecord)])

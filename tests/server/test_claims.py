@@ -12,9 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
 
 from kexec_lineage.fleet.count_queries import transitions
+from kexec_lineage.fleet.schema import boots
 from kexec_lineage.fleet.store import Store
 from kexec_lineage.model.boot import Boot
 from kexec_lineage.model.wire import BootRecord
@@ -42,6 +45,11 @@ async def post(client: httpx.AsyncClient, token: str, boots: list[dict[str, Any]
 
 def boots_stored(store: Store) -> int:
     return sum(t.boots for t in transitions(store))
+
+
+def boot_hours(store: Store) -> float:
+    with store.engine.connect() as connection:
+        return float(connection.execute(sa.select(sa.func.sum(boots.c.hours))).scalar() or 0.0)
 
 
 @pytest.mark.anyio
@@ -100,3 +108,57 @@ def test_two_batches_of_a_host_at_once_pass_the_days_bound_once(store: Store) ->
     assert sorted(outcomes, key=str) == [3, 429]
     assert len(store.chain("web-1")) == 3
     assert boots_stored(store) == 3
+
+
+@pytest.mark.anyio
+async def test_hours_of_stored_boots_sent_again_without_them_still_count(
+    client: httpx.AsyncClient, store: Store, tokens: Tokens
+) -> None:
+    # A host first heard of now may claim about a day of boot-hours. Its stored boots
+    # keep their uptime when sent again without one (uptime only grows), so a batch
+    # that re-sends them bare still holds their hours: it may not add a day more each.
+    assert await post(client, tokens.web1, [boot("b-0", hours=20.0)]) == 200
+    assert await post(client, tokens.web1, [boot("b-0"), boot("b-1", hours=20.0)]) == 422
+    assert await post(client, tokens.web1, [boot("b-0", hours=1.0), boot("b-1", hours=20.0)]) == 422
+    assert [b.boot_id for b in store.chain("web-1")] == ["b-0"]
+    assert boot_hours(store) == 20.0
+
+
+@pytest.mark.anyio
+async def test_a_boot_sent_twice_in_one_batch_is_one_boot_of_the_day(
+    three_a_day: httpx.AsyncClient, store: Store, tokens: Tokens
+) -> None:
+    # A batch that holds a boot twice (its uptime grown between the two) is one boot
+    # against the day's bound, and its hours are those it ends up with, not their sum.
+    twice = [boot("b-0", hours=1.0), boot("b-0", hours=2.0)]
+    assert await post(three_a_day, tokens.web1, [*twice, boot("b-1"), boot("b-2")]) == 200
+    assert await post(three_a_day, tokens.web1, [boot("b-3")]) == 429
+    assert boots_stored(store) == 3
+
+
+def test_two_batches_of_a_host_at_once_pass_the_hours_bound_once(store: Store) -> None:
+    # A host first heard of now may claim about a day of boot-hours: two batches of
+    # 20 h each, sent at once, cannot both pass (each is checked with the other stored
+    # or not at all).
+    together = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def send(n: int) -> None:
+        records = [BootRecord(Boot("web-1", f"b-{n}", "7.1.2", "cold"), hours=20.0)]
+        now = time.time()
+        checks = admission(records, now, Limits())
+        together.wait()
+        try:
+            outcomes.append(store.ingest_boots(records, now, checks).inserted)
+        except RequestValidationError:
+            outcomes.append(422)
+        except BaseException as exc:  # handed to the test thread
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes, key=str) == [1, 422]
+    assert boot_hours(store) == 20.0

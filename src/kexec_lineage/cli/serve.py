@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,18 @@ from kexec_lineage.errors import InputError
 from kexec_lineage.host.files import read_bytes
 
 __all__ = ("register", "run")
+
+
+def _positive_seconds(text: str) -> float:
+    """Seconds, more than 0: the analysis thread rests this long between computations
+    (at 0 it would compute without end)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return seconds
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -55,7 +68,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--analysis-every",
-        type=float,
+        type=_positive_seconds,
         default=60.0,
         metavar="S",
         help="recompute the analysis in the background every S seconds (default: 60)",

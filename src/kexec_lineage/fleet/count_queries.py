@@ -209,7 +209,7 @@ def day_name(day: int) -> str:
 @dataclass(frozen=True, slots=True)
 class Seen:
     """When a transition booted: its first and last day with a boot (UTC days since
-    1970, boots of unknown day aside), its boots on the fleet's last
+    1970, boots of unknown day and kdump boots aside), its boots on the fleet's last
     :data:`GROWTH_DAYS` days (``recent_boots``) and on the :data:`GROWTH_DAYS` before
     them (``earlier_boots``)."""
 
@@ -282,9 +282,11 @@ class Freshness:
 
 def freshness(store: Store) -> Freshness:
     """First and last seen, and growth, of every transition (:class:`Seen`), from the
-    count cells' days: one aggregate over the cells, whatever the number of boots."""
+    count cells' days: one aggregate over the cells, whatever the number of boots.
+    kdump boots are left out: a capture kernel boots after a crash, not a host moving
+    onto a transition, and a suspect's own crashes must not keep it arriving."""
     c = count_cells.c
-    known = sa.and_(c.day != NO_DAY, c.boots > 0)
+    known = sa.and_(c.day != NO_DAY, c.boots > 0, c.how != "kdump")
     with store.transaction("dating transitions") as connection:
         newest = connection.execute(sa.select(sa.func.max(c.day)).where(known)).scalar()
         if newest is None:

@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from kexec_lineage.fleet.count_upkeep import (
 )
 from kexec_lineage.fleet.merge import merge_boots
 from kexec_lineage.fleet.schema import boots, crashes, fact_sets, hosts, tokens
-from kexec_lineage.model.boot import Boot
+from kexec_lineage.model.boot import Boot, Evidence
 from kexec_lineage.model.chain import Chain
 from kexec_lineage.model.text import printable
 from kexec_lineage.model.wire import (
@@ -128,12 +128,14 @@ class HostHistory:
     """What a host's stored boots, but those of the batch at hand, claim: how many were
     received since the :class:`Admission`'s ``since``, their boot-hours and earliest
     start (of all its boots: a stored start is kept), and when the collector first
-    heard of the host."""
+    heard of the host; and the stored boot-hours of the batch's boots that are stored
+    (by boot id), which a record sent again keeps unless it claims more."""
 
     recent_boots: int
     hours: float
     first_start: float | None
     first_seen: float | None
+    batch_hours: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +231,8 @@ class Store:
         """
         now = time.time() if now is None else now
         with self.transaction("storing boots") as connection:
+            # Compared with the stored boots, looked up and counted as they are stored.
+            records = [_storable(r) for r in records]
             ids = self._host_ids(connection, (r.boot.host for r in records), now)
             keys = {(ids[r.boot.host], r.boot.boot_id) for r in records}
             digests: dict[int, str] = {}
@@ -283,7 +287,7 @@ class Store:
             ids = self._host_ids(connection, (r.host for r in records), now)
             rows: dict[tuple[int, str, str], dict[str, Any]] = {}
             for record in records:
-                key = (ids[record.host], record.boot_id, record.fingerprint)
+                key = (ids[record.host], _clean(record.boot_id), record.fingerprint)
                 rows.setdefault(key, crash_row(record, key, now))
             by_host: dict[int, list[str]] = {}
             for host_id, _, fingerprint in rows:
@@ -482,6 +486,37 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _plain(text: str) -> bool:
+    """Whether :func:`_clean` leaves ``text`` as it is."""
+    return (text.isascii() and "\x00" not in text) or _clean(text) == text
+
+
+def _storable(record: BootRecord) -> BootRecord:
+    """``record`` with its boot's texts as the store keeps them (:func:`_clean`): the
+    boot read back from the store is then the boot sent, and sending it again changes
+    nothing (a NUL, or a byte that was not UTF-8, would otherwise differ from its
+    escape every time, and the boot gather its evidence again with each). The host's
+    name is its key, stored as it is."""
+    boot = record.boot
+    texts = [boot.boot_id, boot.release, boot.how, *boot.disagreements]
+    texts += (boot.previous_release or "", boot.previous_boot_id or "", boot.machine_id or "")
+    for e in boot.evidence:
+        texts += (e.source, e.previous_release or "", e.previous_boot_id or "", e.detail)
+    try:
+        if _plain("".join(texts)):
+            return record  # nearly always: one look at all of them
+    except TypeError:
+        pass  # not a text where one belongs: cleaned field by field, for the database to judge
+    evidence = tuple(Evidence(**_clean(e.as_dict())) for e in boot.evidence)
+    cleaned = replace(
+        boot,
+        **{name: _clean(getattr(boot, name)) for name in _BOOT_TEXTS},
+        evidence=evidence,
+        disagreements=tuple(_clean(list(boot.disagreements))),
+    )
+    return replace(record, boot=cleaned)
+
+
 def _clean_row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: _clean(v) for k, v in row.items()}
 
@@ -508,6 +543,8 @@ def _clean(value: Any) -> Any:
 _BOOT_COLUMNS = tuple(
     name for name in Boot.__dataclass_fields__ if name not in ("host", "evidence", "disagreements")
 )
+#: The fields of a boot that are texts (but its host, and its evidence and disagreements).
+_BOOT_TEXTS = ("boot_id", "release", "how", "previous_release", "previous_boot_id", "machine_id")
 #: ``json.dumps(..., sort_keys=True)`` makes a new encoder at every call: one, made once.
 _sorted_json = json.JSONEncoder(sort_keys=True).encode
 
@@ -644,14 +681,18 @@ def _histories(
         .group_by(hosts.c.id, hosts.c.first_seen)
     )
     recent: dict[int, int] = defaultdict(int)
-    hours: dict[int, float] = defaultdict(float)
+    hours: dict[int, dict[str, float]] = defaultdict(dict)
     for key, (record, _) in stored.items():
         recent[key[0]] += received[key] >= since
-        hours[key[0]] += record.hours or 0.0
+        hours[key[0]][key[1]] = record.hours or 0.0
     names = {i: name for name, i in ids.items()}
     for host_id, first_seen, n, total, first_start in connection.execute(query):
-        left = max(0.0, float(total) - hours[host_id])
-        yield names[host_id], HostHistory(n - recent[host_id], left, first_start, first_seen)
+        batch = hours[host_id]
+        left = max(0.0, float(total) - sum(batch.values()))
+        yield (
+            names[host_id],
+            HostHistory(n - recent[host_id], left, first_start, first_seen, batch),
+        )
 
 
 def _merged(

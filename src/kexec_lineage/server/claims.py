@@ -79,7 +79,14 @@ def _check_history(
 ) -> None:
     """:raises RequestValidationError, HTTPException: ``records`` on top of the host's
     ``history`` claim more boots or boot-hours than a host can have."""
-    if history.recent_boots + len(records) > limits.max_boots_per_day:
+    # A boot is one boot however often the batch holds it, up for the longest uptime
+    # it is sent with or stored with (uptime only grows: a stored boot sent again
+    # without one keeps its own).
+    ends_up = dict(history.batch_hours)
+    for record in records:
+        boot_id = record.boot.boot_id
+        ends_up[boot_id] = max(ends_up.get(boot_id, 0.0), record.hours or 0.0)
+    if history.recent_boots + len({r.boot.boot_id for r in records}) > limits.max_boots_per_day:
         raise HTTPException(
             429,
             f"host {host} sent more than {limits.max_boots_per_day} boots in a day",
@@ -88,9 +95,10 @@ def _check_history(
     # Without a start anywhere, the host's life is known from when it was first heard of.
     starts = [r.started_at for r in records if r.started_at is not None]
     starts += [t for t in (history.first_start, history.first_seen) if t is not None]
-    claimed = history.hours + sum(r.hours or 0.0 for r in records)
+    claimed = history.hours + sum(ends_up.values())
     allowed = (now - min(starts, default=now)) / 3600 * 1.05 + 24
-    if claimed > allowed:
+    # A batch that adds no hours to those stored is not refused for them.
+    if claimed > allowed and claimed > history.hours + sum(history.batch_hours.values()):
         raise RequestValidationError(
             [
                 _error(
