@@ -7,10 +7,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from kexec_lineage.fleet import stats as kexec_stats
 from kexec_lineage.fleet.stats import Strata, Stratum, stratified_exact_p
 
 
@@ -70,3 +72,14 @@ def test_strata_without_information_change_nothing(one: Stratum, others: list[St
     blank = [Stratum(0, 5.0, 0, 7.0), Stratum(3, 0.0, 4, 9.0), Stratum(2, 4.0, 1, 0.0)]
     assert close(stratified_exact_p([one, *blank]), stratified_exact_p([one]))
     assert close(stratified_exact_p([*blank, *others]), stratified_exact_p(others))
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(strata_lists)
+def test_distributions_computed_a_block_at_a_time_are_the_same(strata: list[Stratum]) -> None:
+    # A block of 64 values holds one distribution of 40 crashes: most strata go alone,
+    # those of 500 or 3000 crashes each past the block's bound.
+    whole = stratified_exact_p(strata)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kexec_stats, "_PMF_BLOCK", 64)
+        assert stratified_exact_p(strata) == whole

@@ -598,7 +598,10 @@ def analyze(
 
     def eligible(release: str, predecessor: str) -> bool:
         """Whether several hosts share the crashes of this transition (see MIN_HOSTS)."""
-        return spread is None or spread[(release, predecessor)].crashed_hosts >= MIN_HOSTS
+        if spread is None:
+            return True
+        # (.get: tables read one after the other may lose a transition in between.)
+        return spread.get((release, predecessor), HostSpread(0, 0)).crashed_hosts >= MIN_HOSTS
 
     tests = _Tests()
     grid = Grid(counts, host_class)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -110,17 +110,8 @@ def stratified_exact_p(strata: AnyStrata) -> float:
     observed = int(s.crashed[informative].sum())
     if len(totals) == 1:
         return float(stats.binom.sf(observed - 1, totals[0], shares[0]))
-    # Every stratum's distribution in one call (zero beyond its total): a call per
-    # stratum costs SciPy's argument checks each time, most of an analysis' time.
-    pmfs = stats.binom.pmf(np.arange(totals.max() + 1), totals[:, None], shares[:, None])
-    # With thousands of crashes in a stratum most of the support is mass too small for a
-    # double, which the convolutions would carry along: each distribution is cut to
-    # where it is within 1e-300 of its largest value.
-    kept = pmfs >= pmfs.max(axis=1, keepdims=True) * _NEGLIGIBLE
-    firsts = kept.argmax(axis=1)
-    ends = kept.shape[1] - kept[:, ::-1].argmax(axis=1)
     distribution, low, trimmed = np.ones(1), 0, 1
-    for pmf, first, end in zip(pmfs, firsts.tolist(), ends.tolist(), strict=True):
+    for pmf, first, end in _pmfs(totals, shares):
         distribution = np.convolve(distribution, pmf[first:end])
         low += first
         if len(distribution) > 2 * trimmed:
@@ -128,6 +119,38 @@ def stratified_exact_p(strata: AnyStrata) -> float:
             low, trimmed = low + shift, len(distribution)
     tail = distribution[max(observed - low, 0) :]
     return min(1.0, max(float(tail.sum()), 0.0))
+
+
+#: Values of binomial distributions computed at once (8 MiB): a culprit's test joins
+#: hundreds of strata, and one of thousands of crashes among them would otherwise make
+#: every row of the matrix as wide as its own.
+_PMF_BLOCK = 1 << 20
+
+
+def _pmfs(
+    totals: NDArray[np.int64], shares: NDArray[np.float64]
+) -> Iterator[tuple[NDArray[np.float64], int, int]]:
+    """Each stratum's binomial distribution, in order, with where it is not negligible
+    (its first and past-the-last index). Strata go to SciPy a block at a time: a call
+    per stratum costs SciPy's argument checks each time, most of an analysis' time."""
+    start = 0
+    while start < len(totals):
+        end, width = start + 1, int(totals[start]) + 1
+        while end < len(totals):
+            wider = max(width, int(totals[end]) + 1)
+            if (end - start + 1) * wider > _PMF_BLOCK:
+                break
+            end, width = end + 1, wider
+        block = totals[start:end]
+        pmfs = stats.binom.pmf(np.arange(width), block[:, None], shares[start:end, None])
+        # With thousands of crashes in a stratum most of the support is mass too small
+        # for a double, which the convolutions would carry along: each distribution is
+        # cut to where it is within 1e-300 of its largest value.
+        kept = pmfs >= pmfs.max(axis=1, keepdims=True) * _NEGLIGIBLE
+        firsts = kept.argmax(axis=1).tolist()
+        ends = (width - kept[:, ::-1].argmax(axis=1)).tolist()
+        yield from zip(pmfs, firsts, ends, strict=True)
+        start = end
 
 
 #: Mass below this share of a distribution's largest value is no mass (see below).
