@@ -76,6 +76,11 @@ class Cells:
         chosen = set(inside)
         return np.array([p in chosen for p in self.predecessors], dtype=bool)
 
+    def split(self, inside: Iterable[str]) -> Strata:
+        """Per stratum: the predecessors ``inside`` (those here) against the others."""
+        where = self.mask(inside)
+        return strata(self.values[where].sum(axis=0), self.values[~where].sum(axis=0))
+
     def of(self, predecessor: str) -> NDArray[np.float64]:
         """One predecessor's strata x numbers."""
         row: NDArray[np.float64] = self.values[self.predecessors.index(predecessor)]
@@ -161,10 +166,6 @@ def strata(exposed: NDArray[np.float64], others: NDArray[np.float64]) -> Strata:
     return Strata(exposed[:, 0], exposed[:, 2], others[:, 0], others[:, 2])
 
 
-def _split(cells: Cells, inside: NDArray[np.bool_]) -> Strata:
-    return strata(cells.values[inside].sum(axis=0), cells.values[~inside].sum(axis=0))
-
-
 def compared(inside: Sequence[str], cells: Cells, keyed: Strata) -> tuple[int, int, int, int]:
     """Events and boots of ``inside`` and of the others, in the strata that compare
     them only: the numbers the test rests on."""
@@ -180,7 +181,7 @@ def test(inside: Sequence[str], cells: Cells) -> tuple[Strata, float] | None:
     ``None`` where too few events compare anything, or they are no more frequent.
     (The exact p is left to the caller: the range search needs it only for single
     predecessors and the final range.)"""
-    keyed = _split(cells, cells.mask(inside))
+    keyed = cells.split(inside)
     rr = mantel_haenszel_rr(keyed)
     if keyed.crashed[keyed.comparing()].sum() < MIN_EVENTS or rr <= 1:
         return None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kexec_lineage.fleet.cells import Releases, compared, strata
+from kexec_lineage.fleet.cells import Releases, compared
 from kexec_lineage.fleet.stats import Strata, mantel_haenszel_rr, stratified_exact_p
 from kexec_lineage.model.transition import COLD
 
@@ -57,11 +57,10 @@ def pooled(
     per: dict[str, dict[str, Strata]] = {}
     counts: dict[str, tuple[int, int, int, int]] = {}
     for release, cells in releases.items():
-        for i, predecessor in enumerate(cells.predecessors):
+        for predecessor in cells:
             if predecessor == COLD or not eligible(release, predecessor):
                 continue
-            others = np.delete(cells.values, i, axis=0).sum(axis=0)
-            keyed = strata(cells.values[i], others)
+            keyed = cells.split([predecessor])
             per.setdefault(predecessor, {})[release] = keyed
             these = compared([predecessor], cells, keyed)
             before = counts.get(predecessor, (0, 0, 0, 0))

@@ -106,10 +106,6 @@ def concentration(
 
 
 def _log_ratio(inside: Sequence[str], cells: Cells | None) -> tuple[float, float] | None:
-    if cells is None:
+    if cells is None or not any(p in cells for p in inside):
         return None
-    where = cells.mask(inside)
-    if not where.any():
-        return None
-    values = cells.values
-    return log_rate_ratio(strata(values[where].sum(axis=0), values[~where].sum(axis=0)))
+    return log_rate_ratio(cells.split(inside))

@@ -17,13 +17,13 @@ store's database, which then hands over one row per cell and no day.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kexec_lineage.fleet.count_table import NO_DAY, CountRow, HostSpread, transitions_of
 from kexec_lineage.model.transition import UNKNOWN, Transition
 
-__all__ = ("DAY_EVENTS", "MIN_HOSTS", "Weighed", "day_weights", "hours_known", "weigh")
+__all__ = ("DAY_EVENTS", "MIN_HOSTS", "Weighed", "day_weights", "known_transitions", "weigh")
 
 #: Where the count tables come with their :class:`HostSpread`: a transition counts in
 #: the tests only once booted on this many hosts, and a suspect range starts at a
@@ -48,20 +48,29 @@ class Weighed:
     crashed_boots: int
 
 
-def hours_known(rows: Sequence[CountRow]) -> bool:
-    """Whether boot-hours are recorded (else boots are the exposure)."""
-    return sum(r.hours for r in rows) > 0
-
-
-def day_weights(daily: Mapping[int, tuple[float, float]]) -> dict[int, float]:
-    """day -> the weight of its exposure, from each day's (crashed boots, exposure)."""
-    crashed = sum(x for x, _ in daily.values())
+def day_weights(days: Iterable[tuple[int, int, float, int]]) -> tuple[bool, dict[int, float]]:
+    """Whether boot-hours are recorded (else boots are the exposure), and day -> the
+    weight of its exposure, from the (day, crashed boots, boot-hours, boots) of every
+    row that counts, in whatever grouping the rows come."""
+    listed = list(days)
+    hours = sum(h for _, _, h, _ in listed) > 0
+    daily: dict[int, list[float]] = defaultdict(lambda: [0, 0.0])
+    for day, crashed, h, boots in listed:
+        daily[day][0] += crashed
+        daily[day][1] += h if hours else boots
+    crashed_all = sum(x for x, _ in daily.values())
     exposure = sum(e for _, e in daily.values())
-    rate = crashed / exposure if exposure else 0.0
-    return {
+    rate = crashed_all / exposure if exposure else 0.0
+    return hours, {
         day: 1.0 if day == NO_DAY or not rate else (x + DAY_EVENTS) / (e * rate + DAY_EVENTS)
         for day, (x, e) in daily.items()
     }
+
+
+def known_transitions(rows: Iterable[CountRow]) -> list[Transition]:
+    """The transitions of ``rows`` with a known predecessor, kdump boots aside: those
+    the analysis lists."""
+    return transitions_of(r for r in rows if r.how != "kdump" and r.predecessor != UNKNOWN)
 
 
 def weigh(
@@ -72,12 +81,7 @@ def weigh(
     if spread is not None:
         none = HostSpread(0, 0)
         rows = [r for r in rows if spread.get((r.release, r.predecessor), none).hosts >= MIN_HOSTS]
-    hours = hours_known(rows)
-    daily: dict[int, list[float]] = defaultdict(lambda: [0, 0.0])
-    for r in rows:
-        daily[r.day][0] += r.crashed_boots
-        daily[r.day][1] += r.hours if hours else r.boots
-    weight = day_weights({day: (x, e) for day, (x, e) in daily.items()})
+    hours, weight = day_weights((r.day, r.crashed_boots, r.hours, r.boots) for r in rows)
     sums: dict[tuple[str, str, str, int, str], list[float]] = {}
     for r in rows:
         total = sums.setdefault((r.release, r.predecessor, r.how, r.depth, r.facts), [0] * 5)
@@ -91,7 +95,7 @@ def weigh(
             CountRow(*key, NO_DAY, int(n), h, int(x), int(c), int(e))
             for key, (n, h, x, c, e) in sums.items()
         ],
-        transitions_of(r for r in listed if r.how != "kdump" and r.predecessor != UNKNOWN),
+        known_transitions(listed),
         sum(r.boots for r in listed),
         sum(r.crashed_boots for r in listed),
     )

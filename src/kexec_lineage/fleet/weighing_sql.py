@@ -16,7 +16,6 @@ the database more than the sums.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -31,9 +30,7 @@ from kexec_lineage.fleet.count_queries import (
 )
 from kexec_lineage.fleet.count_table import EARLY_SECONDS, NO_DAY, CountRow, HostSpread, TitleRow
 from kexec_lineage.fleet.schema import count_cells, spread_cells
-from kexec_lineage.fleet.weighing import MIN_HOSTS, Weighed, day_weights
-from kexec_lineage.model.release import release_key
-from kexec_lineage.model.transition import UNKNOWN, Transition, predecessor_key
+from kexec_lineage.fleet.weighing import MIN_HOSTS, Weighed, day_weights, known_transitions
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -81,38 +78,32 @@ def weighed(store: Store, early_seconds: float = EARLY_SECONDS) -> Weighed:
             )
         }
         days = _days(connection)
-        mine = [d for d in days if d[0][:2] in gated]
-        hours = any(d[4] for d in mine)
-        daily: dict[int, list[float]] = defaultdict(lambda: [0, 0.0])
-        for (_, _, _, day), boots, crashed, _, seconds in mine:
-            daily[day][0] += crashed
-            daily[day][1] += seconds / 3600 if hours else boots
-        weights = day_weights({day: (x, e) for day, (x, e) in daily.items()})
+        hours, weights = day_weights(
+            (r.day, r.crashed_boots, r.hours, r.boots)
+            for r in days
+            if (r.release, r.predecessor) in gated
+        )
         return Weighed(
             _rows(connection, early, gated, weights, hours),
-            _transitions(days),
-            sum(n for _, n, _, _, _ in days),
-            sum(x for _, _, x, _, _ in days),
+            known_transitions(days),
+            sum(r.boots for r in days),
+            sum(r.crashed_boots for r in days),
         )
 
 
-#: (release, predecessor, how, day), boots, crashed boots, crashes, seconds
-_Day = tuple[tuple[str, str, str, int], int, int, int, int]
-
-
-def _days(connection: Connection) -> list[_Day]:
-    """The cells summed per transition, how and day: what the weights, the transitions
-    and the totals are made of. (Gating them in Python spares the database a join per
-    cell.)"""
+def _days(connection: Connection) -> list[CountRow]:
+    """The cells summed per transition, how and day (as count rows of depth 0 and no
+    fact set): what the weights, the transitions and the totals are made of. (Gating
+    them in Python spares the database a join per cell.)"""
     c = count_cells.c
     key = (c.release, c.predecessor, c.how, c.day)
     query = sa.select(
         *key,
-        *(sa.func.sum(c[n]) for n in ("boots", "crashed_boots", "crashes", "seconds")),
+        *(sa.func.sum(c[n]) for n in ("boots", "seconds", "crashed_boots", "crashes")),
     ).group_by(*key)
     return [
-        ((r, p, how, int(day)), int(n), int(x), int(k), int(seconds))
-        for r, p, how, day, n, x, k, seconds in connection.execute(query)
+        CountRow(r, p, how, 0, "", int(day), int(n), int(seconds) / 3600, int(x), int(k))
+        for r, p, how, day, n, seconds, x, k in connection.execute(query)
     ]
 
 
@@ -164,18 +155,3 @@ def _weight_of(
 
 #: Days a CASE of :func:`_weight_of` compares one by one.
 _LEAF_DAYS = 8
-
-
-def _transitions(days: list[_Day]) -> list[Transition]:
-    """Every transition with a known predecessor, kdump boots aside, as
-    :func:`~kexec_lineage.fleet.count_table.transitions_of` adds them up."""
-    sums: dict[tuple[str, str], list[int]] = {}
-    for (release, predecessor, how, _), n, x, k, seconds in days:
-        if how != "kdump" and predecessor != UNKNOWN:
-            total = sums.setdefault((release, predecessor), [0, 0, 0, 0])
-            for i, value in enumerate((n, x, k, seconds)):
-                total[i] += value
-    found = [
-        Transition(r, p, n, x, k, seconds / 3600) for (r, p), (n, x, k, seconds) in sums.items()
-    ]
-    return sorted(found, key=lambda t: (release_key(t.release), predecessor_key(t.predecessor)))
