@@ -11,29 +11,20 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
 from bench.fleet_history import fleet_store
+from bench.timing import best_of
 from kexec_lineage.fleet.analysis import analyze
 from kexec_lineage.fleet.schema import boots, count_cells
 from kexec_lineage.fleet.store import Store
 from kexec_lineage.fleet.weighing_sql import weighed_tables
 
+RUNS = 3
 SIZES = [int(n) for n in os.environ.get("BENCH_BOOTS", "10000000,30000000").split(",")]
-
-
-def _best(run: Callable[[], Any]) -> tuple[float, Any]:
-    run()
-    times, result = [], None
-    for _ in range(3):
-        start = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def _scan(store: Store) -> Callable[[], Any]:
@@ -55,12 +46,14 @@ def main() -> int:
         store = fleet_store(size)
         with store.transaction("counting cells") as connection:
             cells = connection.execute(sa.select(sa.func.count()).select_from(count_cells)).scalar()
-        scan, _ = _best(_scan(store))
-        read, tables = _best(functools.partial(weighed_tables, store))
-        tested, result = _best(
+        scan, _ = best_of(RUNS, _scan(store), warm=True)
+        read, tables = best_of(RUNS, functools.partial(weighed_tables, store), warm=True)
+        tested, result = best_of(
+            RUNS,
             functools.partial(
                 analyze, tables.counts, tables.titles, tables.spread, fact_sets=tables.fact_sets
-            )
+            ),
+            warm=True,
         )
         store.dispose()
         timed = "".join(

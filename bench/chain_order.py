@@ -8,12 +8,11 @@ reorder all of them. Baseline: the plain ``SELECT`` of the same rows.
 from __future__ import annotations
 
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench.timing import best_of
 from kexec_lineage.fleet.schema import boots
 from kexec_lineage.fleet.store import open_store
 from kexec_lineage.model.boot import Boot
@@ -32,15 +31,6 @@ def chain_in_reverse() -> list[Boot]:
     return [first, *later][::-1]
 
 
-def best(run: Callable[[], None]) -> float:
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(str(Path(tmp) / "fleet.db"))
@@ -54,7 +44,7 @@ def main() -> int:
             got = store.chain("bench")
             assert got[0].how == "cold" and len(got) == BOOTS
 
-        bare, ordered = best(select), best(chain)
+        (bare, _), (ordered, _) = best_of(RUNS, select), best_of(RUNS, chain)
         store.dispose()
     print(f"one host's chain of {BOOTS:,} boots stored in reverse (best of {RUNS})")
     print(f"{'':28}{'s':>8}{'x select':>10}")

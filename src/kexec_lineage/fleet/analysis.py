@@ -84,6 +84,7 @@ __all__ = (
     "analyze",
     "format_q",
     "rate_interval",
+    "span",
 )
 
 #: q-value at or below which a finding is reported.
@@ -267,7 +268,8 @@ def _times(rr: float) -> str:
     return "many times" if math.isinf(rr) else f"{rr:.3g}x"
 
 
-def _span(predecessors: Sequence[str]) -> str:
+def span(predecessors: Sequence[str]) -> str:
+    """A range of predecessors as the reports spell it: ``7.1.3..7.1.5``, or one."""
     first, last = predecessors[0], predecessors[-1]
     return first if first == last else f"{first}..{last}"
 
@@ -367,7 +369,7 @@ def _suspect_sentence(s: Suspect) -> str:
         where = f" on hosts with {o.fact}={o.value} ({_times(o.outside_rate_ratio)} elsewhere)"
     return (
         f"{s.release} crashes {_times(s.rate_ratio)} more often after kexec from "
-        f"{_span(s.predecessors)}{where} than from other predecessors in the same host "
+        f"{span(s.predecessors)}{where} than from other predecessors in the same host "
         f"classes and kexec depths ({s.crashes:,}/{s.boots:,} vs "
         f"{s.other_crashes:,}/{s.other_boots:,} boots, q{format_q(s.q)})"
     )
@@ -565,7 +567,7 @@ def _early(found: Range, q: float, cells: Cells, minutes: float) -> EarlyFinding
         m,
         found.p,
         q,
-        f"{found.release} crashes early after kexec from {_span(found.predecessors)}: "
+        f"{found.release} crashes early after kexec from {span(found.predecessors)}: "
         f"{inside:.0%} of its crashed boots crashed within {minutes:g} minutes of boot, "
         f"against {others:.0%} after other predecessors in the same host classes and kexec "
         f"depths ({x:,}/{n:,} vs {y:,}/{m:,} crashed boots, q{format_q(q)})",

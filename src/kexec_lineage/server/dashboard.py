@@ -33,7 +33,14 @@ from markupsafe import Markup
 
 from kexec_lineage.errors import StoreError
 from kexec_lineage.fleet import views
-from kexec_lineage.fleet.analysis import Analysis, Suspect, analyze, format_q, rate_interval
+from kexec_lineage.fleet.analysis import (
+    Analysis,
+    Suspect,
+    analyze,
+    format_q,
+    rate_interval,
+    span,
+)
 from kexec_lineage.fleet.count_queries import (
     ARRIVING_DAYS,
     GROWTH_DAYS,
@@ -314,7 +321,7 @@ def _evidence_chart(analysis: Analysis) -> Markup | None:
     ``None`` where there are none."""
     bars = [
         Bar(
-            f"{s.release} after {_span(s.first_bad_predecessor, s.last_bad_predecessor)}",
+            f"{s.release} after {span(s.predecessors)}",
             s.rate_ratio,
             _evidence(s.crashes, s.boots, s.other_crashes, s.other_boots, s.q),
             "suspect",
@@ -333,10 +340,6 @@ def _evidence_chart(analysis: Analysis) -> Markup | None:
     if not bars:
         return None
     return ratio_bars(bars, "Top suspects and culprits: how much more they crash")
-
-
-def _span(first: str, last: str) -> str:
-    return first if first == last else f"{first}..{last}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,10 +368,7 @@ def _dated(computed: _Computed) -> list[tuple[Transition, Seen | None, str]]:
             seen.get((t.release, t.predecessor)),
             _link("/transition", release=t.release, predecessor=t.predecessor),
         )
-        for t in sorted(
-            computed.analysis.transitions,
-            key=lambda t: (release_key(t.release), predecessor_key(t.predecessor)),
-        )
+        for t in computed.analysis.transitions  # (in release, then predecessor order)
     ]
 
 

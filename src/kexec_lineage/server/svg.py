@@ -31,6 +31,16 @@ __all__ = (
 )
 
 _FONT = 'font-family="system-ui, sans-serif" font-size="11"'
+
+
+def _svg_root(width: float, height: float, label: str) -> str:
+    """The opening tag of every chart: an image of ``label``, in the pages' font."""
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="{escape(label)}" {_FONT}>'
+    )
+
+
 #: Line colours, told apart also by people who do not see red and green apart
 #: (Okabe and Ito's palette).
 _PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000")
@@ -77,10 +87,7 @@ def heatmap(rows: Sequence[str], columns: Sequence[str], cells: Sequence[HeatCel
     size, left, top = 22, 110, 110
     width, height = left + size * len(columns) + 10, top + size * len(rows) + 10
     most = max((c.boots for c in cells), default=1)
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="transition matrix" {_FONT}>'
-    ]
+    out = [_svg_root(width, height, "transition matrix")]
     for j, column in enumerate(columns):
         x = left + j * size + size / 2
         out.append(
@@ -119,8 +126,7 @@ def intervals(points: Sequence[Interval], axis: str) -> Markup:
         return top + plot * (1 - min(value, peak) / peak)
 
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="{escape(axis)}" {_FONT}>',
+        _svg_root(width, height, axis),
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#444"/>',
         f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{peak:.3g}</text>',
         f'<text x="{left - 6}" y="{height - bottom}" text-anchor="end">0</text>',
@@ -152,10 +158,7 @@ def timeline(boots: Sequence[tuple[str, str, str, int]]) -> Markup:
     """
     box, gap, height = 92, 34, 90
     width = 20 + len(boots) * (box + gap)
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="boot chain" {_FONT}>'
-    ]
+    out = [_svg_root(width, height, "boot chain")]
     for k, (boot_id, release, how, crashes) in enumerate(boots):
         x = 10 + k * (box + gap)
         fill = "#fdecea" if crashes else ("#eef5ff" if how == "kexec" else "#f4f4f4")
@@ -196,9 +199,9 @@ def _ticks(peak: float, n: int = 4) -> list[float]:
 
 
 def _svg_open(width: float, height: float, title: str) -> str:
+    """:func:`_svg_root` of a chart with a title, shown and for screen readers."""
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="{escape(title)}" {_FONT}><title>{escape(title)}</title>'
+        f"{_svg_root(width, height, title)}<title>{escape(title)}</title>"
         f'<text class="chart-title" x="{width / 2}" y="16" text-anchor="middle" '
         f'font-size="13" font-weight="bold">{escape(title)}</text>'
     )
