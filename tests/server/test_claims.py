@@ -83,13 +83,13 @@ async def test_hours_sent_again_are_not_counted_twice(
     assert boots_stored(store) == 1
 
 
-def test_two_batches_of_a_host_at_once_pass_the_days_bound_once(store: Store) -> None:
-    limits = Limits(max_boots_per_day=4)
-    together = threading.Barrier(2)
-    outcomes: list[int | BaseException] = []
+def at_once(store: Store, batches: list[list[BootRecord]], limits: Limits) -> list[object]:
+    """Each batch checked and stored in a thread of its own, all at the same moment:
+    what each stored (boots inserted), or the status it was refused with."""
+    together = threading.Barrier(len(batches))
+    outcomes: list[object] = []
 
-    def send(n: int) -> None:
-        records = [BootRecord(Boot("web-1", f"b-{n}-{i}", "7.1.2", "cold")) for i in range(3)]
+    def send(records: list[BootRecord]) -> None:
         now = time.time()
         checks = admission(records, now, limits)
         together.wait()
@@ -97,14 +97,25 @@ def test_two_batches_of_a_host_at_once_pass_the_days_bound_once(store: Store) ->
             outcomes.append(store.ingest_boots(records, now, checks).inserted)
         except HTTPException as exc:
             outcomes.append(exc.status_code)
+        except RequestValidationError:
+            outcomes.append(422)
         except BaseException as exc:  # handed to the test thread
             outcomes.append(exc)
 
-    threads = [threading.Thread(target=send, args=(n,)) for n in range(2)]
+    threads = [threading.Thread(target=send, args=(batch,)) for batch in batches]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    return outcomes
+
+
+def test_two_batches_of_a_host_at_once_pass_the_days_bound_once(store: Store) -> None:
+    batches = [
+        [BootRecord(Boot("web-1", f"b-{n}-{i}", "7.1.2", "cold")) for i in range(3)]
+        for n in range(2)
+    ]
+    outcomes = at_once(store, batches, Limits(max_boots_per_day=4))
     assert sorted(outcomes, key=str) == [3, 429]
     assert len(store.chain("web-1")) == 3
     assert boots_stored(store) == 3
@@ -140,25 +151,7 @@ def test_two_batches_of_a_host_at_once_pass_the_hours_bound_once(store: Store) -
     # A host first heard of now may claim about a day of boot-hours: two batches of
     # 20 h each, sent at once, cannot both pass (each is checked with the other stored
     # or not at all).
-    together = threading.Barrier(2)
-    outcomes: list[object] = []
-
-    def send(n: int) -> None:
-        records = [BootRecord(Boot("web-1", f"b-{n}", "7.1.2", "cold"), hours=20.0)]
-        now = time.time()
-        checks = admission(records, now, Limits())
-        together.wait()
-        try:
-            outcomes.append(store.ingest_boots(records, now, checks).inserted)
-        except RequestValidationError:
-            outcomes.append(422)
-        except BaseException as exc:  # handed to the test thread
-            outcomes.append(exc)
-
-    threads = [threading.Thread(target=send, args=(n,)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    batches = [[BootRecord(Boot("web-1", f"b-{n}", "7.1.2", "cold"), hours=20.0)] for n in range(2)]
+    outcomes = at_once(store, batches, Limits())
     assert sorted(outcomes, key=str) == [1, 422]
     assert boot_hours(store) == 20.0
