@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,8 @@ from kexec_lineage.fleet.schema import count_cells, fact_sets, spread_cells, tit
 from kexec_lineage.model.transition import Transition, predecessor_key
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from kexec_lineage.fleet.store import Store
 
 __all__ = (
@@ -44,11 +47,14 @@ __all__ = (
     "count_rows",
     "count_tables",
     "day_name",
+    "day_sums",
     "early_crashed_boots",
     "fact_set_table",
     "freshness",
+    "freshness_of",
     "host_spread",
     "release_days",
+    "release_days_of",
     "title_rows",
     "transitions",
 )
@@ -178,27 +184,47 @@ class ReleaseDay:
     crashed_boots: int
 
 
-def release_days(store: Store) -> list[ReleaseDay]:
-    """Every release's boots per day, for the overview's rates over time: boots of an
-    unknown day have no place on a time axis, and kdump boots (capture kernels that
-    run after a crash) would count a crash twice, so both are left out."""
+def day_sums(connection: Connection) -> list[CountRow]:
+    """The count cells summed per transition, how and day (as count rows of depth 0 and
+    no fact set): what the days' weights, the transitions and their totals, when each
+    booted and each release's days are all made of, in one read of the cells."""
     c = count_cells.c
-    query = (
-        sa.select(
-            c.release,
-            c.day,
-            sa.func.sum(c.boots),
-            sa.func.sum(c.seconds),
-            sa.func.sum(c.crashed_boots),
-        )
-        .where(c.day != NO_DAY, c.how != "kdump", c.boots > 0)
-        .group_by(c.release, c.day)
+    key = (c.release, c.predecessor, c.how, c.day)
+    query = sa.select(
+        *key,
+        *(sa.func.sum(c[n]) for n in ("boots", "seconds", "crashed_boots", "crashes")),
+    ).group_by(*key)
+    return [
+        CountRow(r, p, how, 0, "", int(day), int(n), int(seconds) / 3600, int(x), int(k))
+        for r, p, how, day, n, seconds, x, k in connection.execute(query)
+    ]
+
+
+def _dated(days: Iterable[CountRow]) -> list[CountRow]:
+    """The day sums of known days, kdump boots aside: a capture kernel boots after a
+    crash, not a host moving onto a transition (it would count a crash twice, and keep
+    a suspect arriving on its own crashes)."""
+    return [d for d in days if d.day != NO_DAY and d.how != "kdump" and d.boots > 0]
+
+
+def release_days_of(days: Iterable[CountRow]) -> list[ReleaseDay]:
+    """Every release's boots per day, from :func:`day_sums`, for the overview's rates
+    over time: boots of an unknown day have no place on a time axis."""
+    sums: dict[tuple[str, int], list[float]] = {}
+    for d in _dated(days):
+        total = sums.setdefault((d.release, d.day), [0, 0.0, 0])
+        total[0] += d.boots
+        total[1] += d.hours
+        total[2] += d.crashed_boots
+    return sorted(
+        ReleaseDay(release, day, int(n), h, int(x)) for (release, day), (n, h, x) in sums.items()
     )
+
+
+def release_days(store: Store) -> list[ReleaseDay]:
+    """:func:`release_days_of` the store's count cells."""
     with store.transaction("counting boots per day") as connection:
-        return sorted(
-            ReleaseDay(r, int(day), int(n), int(seconds) / 3600, int(x))
-            for r, day, n, seconds, x in connection.execute(query)
-        )
+        return release_days_of(day_sums(connection))
 
 
 def day_name(day: int) -> str:
@@ -280,34 +306,27 @@ class Freshness:
         return seen.as_dict()
 
 
+def freshness_of(days: Iterable[CountRow]) -> Freshness:
+    """First and last seen, and growth, of every transition (:class:`Seen`), from
+    :func:`day_sums`, kdump boots aside."""
+    dated = _dated(days)
+    if not dated:
+        return Freshness(None, {})
+    newest = max(d.day for d in dated)
+    recent_from, earlier_from = newest - GROWTH_DAYS, newest - 2 * GROWTH_DAYS
+    sums: dict[tuple[str, str], list[int]] = {}
+    for d in dated:
+        total = sums.setdefault((d.release, d.predecessor), [d.day, d.day, 0, 0])
+        total[0], total[1] = min(total[0], d.day), max(total[1], d.day)
+        if d.day > recent_from:
+            total[2] += d.boots
+        elif d.day > earlier_from:
+            total[3] += d.boots
+    return Freshness(newest, {key: Seen(*total) for key, total in sums.items()})
+
+
 def freshness(store: Store) -> Freshness:
-    """First and last seen, and growth, of every transition (:class:`Seen`), from the
-    count cells' days: one aggregate over the cells, whatever the number of boots.
-    kdump boots are left out: a capture kernel boots after a crash, not a host moving
-    onto a transition, and a suspect's own crashes must not keep it arriving."""
-    c = count_cells.c
-    known = sa.and_(c.day != NO_DAY, c.boots > 0, c.how != "kdump")
+    """:func:`freshness_of` the store's count cells: one read of them, whatever the
+    number of boots."""
     with store.transaction("dating transitions") as connection:
-        newest = connection.execute(sa.select(sa.func.max(c.day)).where(known)).scalar()
-        if newest is None:
-            return Freshness(None, {})
-        recent_from, earlier_from = newest - GROWTH_DAYS, newest - 2 * GROWTH_DAYS
-        recent = sa.case((c.day > recent_from, c.boots), else_=0)
-        earlier = sa.case((sa.and_(c.day > earlier_from, c.day <= recent_from), c.boots), else_=0)
-        query = (
-            sa.select(
-                c.release,
-                c.predecessor,
-                sa.func.min(c.day),
-                sa.func.max(c.day),
-                sa.func.sum(recent),
-                sa.func.sum(earlier),
-            )
-            .where(known)
-            .group_by(c.release, c.predecessor)
-        )
-        seen = {
-            (r, p): Seen(int(first), int(last), int(n), int(m))
-            for r, p, first, last, n, m in connection.execute(query)
-        }
-    return Freshness(int(newest), seen)
+        return freshness_of(day_sums(connection))

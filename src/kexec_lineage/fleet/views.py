@@ -10,13 +10,15 @@ boot, and search. Like every SQL statement of the project they live in the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from kexec_lineage.fleet.count_sql import predecessor_of_boot, with_crash_counts
-from kexec_lineage.fleet.schema import boots, count_cells, crashes, hosts
+from kexec_lineage.fleet.count_table import CountRow
+from kexec_lineage.fleet.schema import boots, crashes, hosts
 from kexec_lineage.fleet.store import Store
 
 __all__ = (
@@ -36,15 +38,15 @@ class Summary:
     releases: tuple[str, ...]
 
 
-def summary(store: Store) -> Summary:
-    """How big the fleet is, and its releases, from the count cells (every stored boot
-    counts in one): counting the boots themselves takes seconds at 10M."""
-    c = count_cells.c
-    with store.transaction("summarising the fleet") as connection:
+def summary(store: Store, days: Iterable[CountRow]) -> Summary:
+    """How big the fleet is, and its releases: its hosts, and the boots and releases of
+    :func:`~kexec_lineage.fleet.count_queries.day_sums` (every stored boot counts in
+    one; counting the boots themselves takes seconds at 10M)."""
+    with store.transaction("counting hosts") as connection:
         host_count = connection.execute(sa.select(sa.func.count()).select_from(hosts)).scalar_one()
-        boot_count = connection.execute(sa.select(sa.func.sum(c.boots))).scalar_one()
-        releases = connection.execute(sa.select(c.release).distinct()).scalars().all()
-    return Summary(int(host_count), int(boot_count or 0), tuple(releases))
+    listed = list(days)
+    releases = tuple(dict.fromkeys(d.release for d in listed))
+    return Summary(int(host_count), sum(d.boots for d in listed), releases)
 
 
 def transition_hosts(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from kexec_lineage.fleet.count_queries import (
+    day_sums,
     early_crashed_boots,
     fact_set_table,
     host_spread,
@@ -44,12 +45,14 @@ _KEY = ("release", "predecessor", "how", "depth", "facts")
 
 @dataclass(frozen=True, slots=True)
 class WeighedTables:
-    """Everything the analysis reads of a store, its count rows weighed."""
+    """Everything the analysis reads of a store, its count rows weighed, and the
+    :func:`~kexec_lineage.fleet.count_queries.day_sums` they were weighed with."""
 
     counts: Weighed
     titles: Sequence[TitleRow]
     spread: Mapping[tuple[str, str], HostSpread]
     fact_sets: Mapping[str, Mapping[str, str]]
+    days: Sequence[CountRow]
 
 
 def weighed_tables(store: Store, early_seconds: float = EARLY_SECONDS) -> WeighedTables:
@@ -57,9 +60,8 @@ def weighed_tables(store: Store, early_seconds: float = EARLY_SECONDS) -> Weighe
 
     :raises InputError: ``early_seconds`` is not one of the windows kept.
     """
-    return WeighedTables(
-        weighed(store, early_seconds), title_rows(store), host_spread(store), fact_set_table(store)
-    )
+    counts, days = _weighed(store, early_seconds)
+    return WeighedTables(counts, title_rows(store), host_spread(store), fact_set_table(store), days)
 
 
 def weighed(store: Store, early_seconds: float = EARLY_SECONDS) -> Weighed:
@@ -67,6 +69,10 @@ def weighed(store: Store, early_seconds: float = EARLY_SECONDS) -> Weighed:
 
     :raises InputError: ``early_seconds`` is not one of the windows kept.
     """
+    return _weighed(store, early_seconds)[0]
+
+
+def _weighed(store: Store, early_seconds: float) -> tuple[Weighed, list[CountRow]]:
     early = early_crashed_boots(early_seconds)
     with store.transaction("weighing the count tables") as connection:
         gated = {
@@ -77,34 +83,19 @@ def weighed(store: Store, early_seconds: float = EARLY_SECONDS) -> Weighed:
                 )
             )
         }
-        days = _days(connection)
+        days = day_sums(connection)
         hours, weights = day_weights(
             (r.day, r.crashed_boots, r.hours, r.boots)
             for r in days
             if (r.release, r.predecessor) in gated
         )
-        return Weighed(
+        counts = Weighed(
             _rows(connection, early, gated, weights, hours),
             known_transitions(days),
             sum(r.boots for r in days),
             sum(r.crashed_boots for r in days),
         )
-
-
-def _days(connection: Connection) -> list[CountRow]:
-    """The cells summed per transition, how and day (as count rows of depth 0 and no
-    fact set): what the weights, the transitions and the totals are made of. (Gating
-    them in Python spares the database a join per cell.)"""
-    c = count_cells.c
-    key = (c.release, c.predecessor, c.how, c.day)
-    query = sa.select(
-        *key,
-        *(sa.func.sum(c[n]) for n in ("boots", "seconds", "crashed_boots", "crashes")),
-    ).group_by(*key)
-    return [
-        CountRow(r, p, how, 0, "", int(day), int(n), int(seconds) / 3600, int(x), int(k))
-        for r, p, how, day, n, seconds, x, k in connection.execute(query)
-    ]
+    return counts, days
 
 
 def _rows(

@@ -48,8 +48,8 @@ from kexec_lineage.fleet.count_queries import (
     ReleaseDay,
     Seen,
     day_name,
-    freshness,
-    release_days,
+    freshness_of,
+    release_days_of,
     transitions,
 )
 from kexec_lineage.fleet.count_table import CountRow, TitleRow
@@ -200,9 +200,9 @@ class AnalysisCache:
             analysis,
             tables.counts.rows,
             tables.titles,
-            release_days(self.store),
-            freshness(self.store),
-            views.summary(self.store),
+            release_days_of(tables.days),
+            freshness_of(tables.days),
+            views.summary(self.store, tables.days),
             at,
             bytes(body),
         )
