@@ -77,7 +77,7 @@ def test_migrations_are_idempotent(db_url: str) -> None:
     try:
         with again.engine.connect() as connection:
             version = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
-            assert version.scalars().all() == ["0004"]
+            assert version.scalars().all() == ["0005"]
             assert set(sa.inspect(connection).get_table_names()) == {
                 "alembic_version",
                 "boots",
@@ -85,6 +85,7 @@ def test_migrations_are_idempotent(db_url: str) -> None:
                 "count_state",
                 "crashes",
                 "fact_sets",
+                "host_claims",
                 "host_transitions",
                 "hosts",
                 "spread_cells",

@@ -24,6 +24,7 @@ and they must give equal tables.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -116,7 +117,7 @@ class CountTables:
 
 def depth_bucket(kexec_count: int) -> int:
     """The bucket (its lower bound) that ``kexec_count`` falls in."""
-    return max(b for b in DEPTH_BUCKETS if b <= kexec_count)
+    return DEPTH_BUCKETS[bisect.bisect_right(DEPTH_BUCKETS, kexec_count) - 1]
 
 
 # The rules below are those the SQL of kexec_lineage.fleet.count_sql spells too.

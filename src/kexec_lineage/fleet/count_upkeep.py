@@ -8,7 +8,8 @@ sums, so that its cost grows with the number of cells, not of boots.
 
 A stored boot counts once, by what it is now: its cell (release, predecessor,
 how, depth bucket, fact set, day, early window of its first crash), its boot-
-seconds, its crashes and their titles, and its host's share of its transition.
+seconds, its crashes and their titles, and its host's share of its transition;
+and its boot-hours and start in what its host's boots claim (``host_claims``).
 A batch that changes a boot (a later report naming its predecessor, uptime
 grown, a crash arriving) takes back what the boot counted and counts it anew;
 a record sent again changes nothing, so counts nothing. :func:`recount` makes
@@ -23,10 +24,10 @@ batches of other hosts need no lock.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -48,6 +49,7 @@ from kexec_lineage.fleet.schema import (
     count_state,
     crashes,
     fact_sets,
+    host_claims,
     host_transitions,
     spread_cells,
     title_cells,
@@ -76,9 +78,9 @@ RULES = 1
 CrashList = Sequence[tuple[str, float | None]]
 
 
-@dataclass(frozen=True, slots=True)
-class Counted:
-    """What of a stored boot its counts depend on (crashes aside)."""
+class Counted(NamedTuple):
+    """What of a stored boot its counts depend on (crashes aside): a tuple, made for
+    every boot a batch stores or changes."""
 
     host_id: int
     release: str
@@ -89,11 +91,11 @@ class Counted:
     day: int
     seconds: int
 
-    @classmethod
+    @staticmethod
     def of(
-        cls, host_id: int, boot: Boot, started_at: float | None, hours: float | None, facts: str
+        host_id: int, boot: Boot, started_at: float | None, hours: float | None, facts: str
     ) -> Counted:
-        return cls(
+        return Counted(
             host_id,
             boot.release,
             predecessor_of(boot),
@@ -120,6 +122,7 @@ class Deltas:
         self.cells: dict[tuple[Any, ...], list[int]] = defaultdict(_new_cell)
         self.titles: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0])
         self.hosts: dict[tuple[Any, ...], list[int]] = defaultdict(_new_pair)
+        self.claims: dict[int, tuple[float, float | None]] = {}
 
     def add(self, boot: Counted, crashed: CrashList, sign: int = 1) -> None:
         """Count ``boot`` with its crashes (``sign`` -1: take it back)."""
@@ -138,8 +141,18 @@ class Deltas:
         share[0] += sign
         share[1] += sign * hit
 
+    def claim(self, host_id: int, hours: float, started_at: float | None) -> None:
+        """Add ``hours`` to what the host's boots claim, and a boot started at
+        ``started_at`` (a stored start never changes: the earliest only moves back)."""
+        total, first = self.claims.get(host_id, (0.0, None))
+        if started_at is not None and (first is None or started_at < first):
+            first = started_at
+        self.claims[host_id] = (total + hours, first)
+
     def apply(self, connection: Connection) -> None:
         """Add the deltas to the stored tables; cells counting nothing any more go."""
+        if self.claims:
+            _add_claims(connection, self.claims)
         _add(connection, count_cells, self.cells)
         _add(connection, title_cells, self.titles)
         now = _add(connection, host_transitions, self.hosts, returning=True)
@@ -151,6 +164,26 @@ class Deltas:
             change[0] += (boots_now > 0) - (was[0] > 0)
             change[1] += (crashed_now > 0) - (was[1] > 0)
         _add(connection, spread_cells, spread)
+
+
+def _add_claims(connection: Connection, claims: Mapping[int, tuple[float, float | None]]) -> None:
+    insert = upsert_insert(connection, host_claims)
+    c, new = host_claims.c, insert.excluded
+    earlier = sa.or_(c.first_start.is_(None), new.first_start < c.first_start)
+    upsert = insert.on_conflict_do_update(
+        index_elements=["host_id"],
+        set_={
+            "boot_hours": c.boot_hours + new.boot_hours,
+            "first_start": sa.case((earlier, new.first_start), else_=c.first_start),
+        },
+    )
+    connection.execute(
+        upsert,
+        [
+            {"host_id": host_id, "boot_hours": hours, "first_start": first}
+            for host_id, (hours, first) in sorted(claims.items())
+        ],
+    )
 
 
 def upsert_insert(connection: Connection, table: sa.Table) -> Any:
@@ -215,7 +248,8 @@ def of_boots(
         if array:
             values = sa.bindparam(None, ids, type_=sa.ARRAY(table.c.boot_id.type))
             return table.c.boot_id.in_(sa.select(sa.func.unnest(values)))
-        return table.c.boot_id.in_(ids)
+        listed = sa.func.json_each(sa.bindparam(None, json.dumps(ids), type_=sa.Text))
+        return table.c.boot_id.in_(sa.select(listed.table_valued("value").c.value))
 
     return sa.or_(
         *(
@@ -245,7 +279,7 @@ def crashes_of(
 
 def recount(connection: Connection) -> None:
     """Make the count tables anew from the boots and crashes stored."""
-    for table in (spread_cells, host_transitions, title_cells, count_cells):
+    for table in (host_claims, spread_cells, host_transitions, title_cells, count_cells):
         connection.execute(table.delete())
     joined, per_boot = with_crash_counts(
         boots.outerjoin(fact_sets, fact_sets.c.id == boots.c.fact_set_id)
@@ -297,6 +331,11 @@ def recount(connection: Connection) -> None:
         sa.func.sum(sa.case((ht.crashed_boots > 0, 1), else_=0)),
     ).group_by(ht.release, ht.predecessor)
     _fill(connection, spread_cells, spread)
+    b = boots.c
+    claims = sa.select(
+        b.host_id, sa.func.coalesce(sa.func.sum(b.hours), 0.0), sa.func.min(b.started_at)
+    ).group_by(b.host_id)
+    _fill(connection, host_claims, claims)
     connection.execute(count_state.delete())
     connection.execute(count_state.insert().values(id=1, rules=RULES))
 

@@ -40,6 +40,7 @@ __all__ = (
     "count_state",
     "crashes",
     "fact_sets",
+    "host_claims",
     "host_transitions",
     "hosts",
     "metadata",
@@ -87,6 +88,8 @@ boots = Table(
     Column("received_at", Float, nullable=False),
     UniqueConstraint("host_id", "boot_id", name="uq_boots_host_boot"),
     Index("ix_boots_transition", "release", "previous_release"),
+    # A host's boots received lately: what its daily bound counts (claims).
+    Index("ix_boots_host_received", "host_id", "received_at"),
 )
 
 crashes = Table(
@@ -172,6 +175,18 @@ spread_cells = Table(
     Column("predecessor", String(64), primary_key=True),
     Column("hosts", BigInteger, nullable=False),
     Column("crashed_hosts", BigInteger, nullable=False),
+)
+
+#: What each host's stored boots claim together (their boot-hours, their earliest
+#: start), which every batch of the host is checked against
+#: (:mod:`kexec_lineage.server.claims`): kept at ingest, so that a check reads one row,
+#: not the host's whole history.
+host_claims = Table(
+    "host_claims",
+    metadata,
+    Column("host_id", Integer, ForeignKey("hosts.id"), primary_key=True),
+    Column("boot_hours", Float, nullable=False),
+    Column("first_start", Float),
 )
 
 count_state = Table(

@@ -39,7 +39,7 @@ from kexec_lineage.fleet.count_upkeep import (
     upsert_insert,
 )
 from kexec_lineage.fleet.merge import merge_boots
-from kexec_lineage.fleet.schema import boots, crashes, fact_sets, hosts, tokens
+from kexec_lineage.fleet.schema import boots, crashes, fact_sets, host_claims, hosts, tokens
 from kexec_lineage.model.boot import Boot, Evidence
 from kexec_lineage.model.chain import Chain
 from kexec_lineage.model.text import printable
@@ -623,9 +623,13 @@ class _Batch:
     def _count(self, key: tuple[int, str], record: BootRecord, fact_set: int | None) -> None:
         """Count the boot ``key`` as ``record`` with ``fact_set``, instead of as it was."""
         crashed = self.crashed.get(key, ())
+        hours = record.hours or 0.0
         if key in self.stored:
-            self.deltas.add(_counted(key[0], *self.stored[key], self.digests), crashed, -1)
+            was = self.stored[key]
+            self.deltas.add(_counted(key[0], *was, self.digests), crashed, -1)
+            hours -= was[0].hours or 0.0
         self.deltas.add(_counted(key[0], record, fact_set, self.digests), crashed)
+        self.deltas.claim(key[0], hours, record.started_at)
         self.stored[key] = (record, fact_set)
 
     def write(self, connection: Connection) -> None:
@@ -664,21 +668,25 @@ def _histories(
     received: Mapping[tuple[int, str], float],
     admission: Admission,
 ) -> Iterator[tuple[str, HostHistory]]:
-    """Each host of ``ids`` with its history: one pass over its boots, from which the
-    stored boots of the batch (``stored``, ``received``) are taken back out."""
-    b = boots.c
+    """Each host of ``ids`` with its history: what its boots claim (``host_claims``) and
+    how many arrived lately (by index), from which the stored boots of the batch
+    (``stored``, ``received``) are taken back out."""
+    wanted = sorted(ids.values())
     since = admission.since
-    query = (
+    claims = (
         sa.select(
-            hosts.c.id,
-            hosts.c.first_seen,
-            sa.func.count().filter(b.received_at >= since),
-            sa.func.coalesce(sa.func.sum(b.hours), 0.0),
-            sa.func.min(b.started_at),
+            hosts.c.id, hosts.c.first_seen, host_claims.c.boot_hours, host_claims.c.first_start
         )
-        .select_from(hosts.outerjoin(boots, b.host_id == hosts.c.id))
-        .where(hosts.c.id.in_(sorted(ids.values())))
-        .group_by(hosts.c.id, hosts.c.first_seen)
+        .select_from(hosts.outerjoin(host_claims, host_claims.c.host_id == hosts.c.id))
+        .where(hosts.c.id.in_(wanted))
+    )
+    b = boots.c
+    lately: dict[int, int] = dict(
+        connection.execute(
+            sa.select(b.host_id, sa.func.count())
+            .where(b.host_id.in_(wanted), b.received_at >= since)
+            .group_by(b.host_id)
+        ).all()
     )
     recent: dict[int, int] = defaultdict(int)
     hours: dict[int, dict[str, float]] = defaultdict(dict)
@@ -686,12 +694,14 @@ def _histories(
         recent[key[0]] += received[key] >= since
         hours[key[0]][key[1]] = record.hours or 0.0
     names = {i: name for name, i in ids.items()}
-    for host_id, first_seen, n, total, first_start in connection.execute(query):
+    for host_id, first_seen, total, first_start in connection.execute(claims):
         batch = hours[host_id]
-        left = max(0.0, float(total) - sum(batch.values()))
+        left = max(0.0, (total or 0.0) - sum(batch.values()))
         yield (
             names[host_id],
-            HostHistory(n - recent[host_id], left, first_start, first_seen, batch),
+            HostHistory(
+                lately.get(host_id, 0) - recent[host_id], left, first_start, first_seen, batch
+            ),
         )
 
 

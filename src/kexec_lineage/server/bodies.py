@@ -9,7 +9,8 @@ lookup, a slow one a bounded wait, and a large valid batch never stalls the
 event loop that answers ``/healthz`` and the other clients.
 
 FastAPI would read and parse a body parameter before any dependency ran, so
-the write endpoints take the raw request and call :func:`parsed`.
+the write endpoints take the raw request, :func:`read_body` it, and call
+:func:`validated` in the worker thread that then stores the records.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any, TypeVar
 import anyio
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
+from pydantic import TypeAdapter, ValidationError
 
-__all__ = ("BODY_SECONDS", "MAX_BODY", "body_schema", "parsed", "read_body")
+from kexec_lineage.server.api_models import NO_NUL
+
+__all__ = ("BODY_SECONDS", "MAX_BODY", "body_schema", "read_body", "validated")
 
 #: Largest request body accepted, in bytes: a full batch of 1,000 records of up
 #: to 8 KiB each (a boot with its evidence is about 1 KiB; larger crash batches are
@@ -31,7 +33,7 @@ MAX_BODY = 8 << 20
 #: Time a client has to send its whole body.
 BODY_SECONDS = 30.0
 
-Model = TypeVar("Model", bound=BaseModel)
+Parsed = TypeVar("Parsed")
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -52,17 +54,26 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     return b"".join(chunks)
 
 
-async def parsed(request: Request, model: type[Model]) -> Model:
-    """The body as ``model``, parsed off the event loop; invalid: 422 naming where."""
-    raw = await read_body(request)
+def validated(adapter: TypeAdapter[Parsed], raw: bytes) -> Parsed:
+    """The body ``raw`` as ``adapter`` validates it (call it off the event loop: a large
+    batch takes milliseconds); invalid: 422 naming where."""
     try:
-        return await run_in_threadpool(model.model_validate_json, raw)
+        return adapter.validate_json(raw)
     except ValidationError as exc:
-        errors = [dict(e) | {"loc": ("body", *e["loc"])} for e in exc.errors()]
+        errors = [_said(e) | {"loc": ("body", *e["loc"])} for e in exc.errors()]
         raise RequestValidationError(errors) from None
 
 
-def body_schema(model: type[BaseModel]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``model``'s JSON schema for an OpenAPI request body, and the schemas it refers to."""
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+def _said(error: Any) -> dict[str, Any]:
+    """A validation error, a text refused by the pattern :data:`NO_NUL` said in words."""
+    said = dict(error)
+    if error["type"] == "string_pattern_mismatch" and error["ctx"]["pattern"] == NO_NUL:
+        said["msg"] = "NUL characters are not allowed"
+    return said
+
+
+def body_schema(adapter: TypeAdapter[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The JSON schema of what ``adapter`` validates, for an OpenAPI request body, and
+    the schemas it refers to."""
+    schema = adapter.json_schema(ref_template="#/components/schemas/{model}")
     return schema, schema.pop("$defs", {})
