@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from kexec_lineage.errors import InputError
 from kexec_lineage.fleet.count_queries import count_rows, host_spread, title_rows, transitions
 from kexec_lineage.fleet.count_table import CountRow, HostSpread, TitleRow
-from kexec_lineage.fleet.count_upkeep import RULES, of_boots, recount
+from kexec_lineage.fleet.count_upkeep import RULES, boot_keys, of_boots, recount
 from kexec_lineage.fleet.schema import (
     boots,
     count_cells,
@@ -262,8 +262,8 @@ def test_a_batch_finds_its_boots_by_index_not_by_a_scan(tmp_path: Path, table: s
     store = open_store(str(tmp_path / "fleet.db"))
     try:
         with store.engine.connect() as connection:
-            keys = [(1, "a"), (1, "b"), (2, "c")]
-            query = sa.select(table.c.id).where(of_boots(connection, table, keys))
+            hosts, params = boot_keys(connection, [(1, "a"), (1, "b"), (2, "c")])
+            query = sa.select(table.c.id).where(of_boots("sqlite", table, hosts)).params(params)
             sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
             plan = [r[3] for r in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
     finally:

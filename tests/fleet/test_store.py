@@ -37,7 +37,6 @@ from kexec_lineage.fleet.store import (
     _alembic_config,
     _clean,
     _sorted_json,
-    _stored_json,
     boot_row,
     crash_row,
     database_url,
@@ -730,18 +729,30 @@ kernel_texts = st.one_of(
 
 @settings(max_examples=300, database=None, deadline=None)
 @given(
-    st.lists(kernel_texts, max_size=4),
-    st.lists(
-        st.fixed_dictionaries(
-            {"detail": kernel_texts, "source": kernel_texts, "kexec_count": st.integers()}
-        ),
-        max_size=3,
-    ),
+    st.lists(kernel_texts, min_size=3, max_size=5),
+    st.lists(st.tuples(kernel_texts, kernel_texts, st.integers(0, 9)), max_size=3),
 )
-def test_stored_json_is_of_clean_texts_without_cleaning_each(
-    texts: list[str], evidence: list[dict[str, object]]
+def test_a_boot_row_holds_every_text_cleaned(
+    texts: list[str], evidence: list[tuple[str, str, int]]
 ) -> None:
-    # Only JSON with a \u escape is cleaned again: what it stores is what cleaning
-    # every text first stores, whatever the texts.
-    for value, encode in ((texts, json.dumps), (evidence, _sorted_json)):
-        assert _stored_json(value, encode) == encode(_clean(value))
+    # The texts are made storable once, for the whole boot (ingest's records are made so
+    # before they are compared with the stored ones): the row is what cleaning each
+    # field on its own stores, whatever the texts.
+    boot = Boot(
+        "web-1",
+        texts[0],
+        texts[1],
+        "kexec",
+        texts[2],
+        1,
+        evidence=tuple(
+            Evidence(source, detail=detail, kexec_count=n) for source, detail, n in evidence
+        ),
+        disagreements=tuple(texts[3:]),
+    )
+    row = boot_row(BootRecord(boot), 1, 0.0)
+    assert (row["boot_id"], row["release"], row["previous_release"]) == tuple(
+        _clean(t) for t in texts[:3]
+    )
+    assert row["evidence"] == _sorted_json(_clean([e.as_dict() for e in boot.evidence]))
+    assert row["disagreements"] == json.dumps(_clean(texts[3:]))

@@ -24,6 +24,7 @@ batches of other hosts need no lock.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -62,6 +63,7 @@ __all__ = (
     "Counted",
     "CrashList",
     "Deltas",
+    "boot_keys",
     "crashes_of",
     "of_boots",
     "recount",
@@ -126,18 +128,20 @@ class Deltas:
 
     def add(self, boot: Counted, crashed: CrashList, sign: int = 1) -> None:
         """Count ``boot`` with its crashes (``sign`` -1: take it back)."""
-        known = [at for _, at in crashed if at is not None]
-        window = early_by(min(known)) if known else 0
-        key = (boot.release, boot.predecessor, boot.how, boot.depth, boot.facts, boot.day)
-        cell = self.cells[(*key, window)]
-        hit = 1 if crashed else 0
+        release, predecessor, how = boot.release, boot.predecessor, boot.how
+        hit = window = 0
+        if crashed:  # (nearly every boot has none)
+            hit = 1
+            known = [at for _, at in crashed if at is not None]
+            window = early_by(min(known)) if known else 0
+            for title in {title for title, _ in crashed}:
+                self.titles[(title, release, predecessor, how)][0] += sign
+        cell = self.cells[(release, predecessor, how, boot.depth, boot.facts, boot.day, window)]
         cell[0] += sign
         cell[1] += sign * boot.seconds
         cell[2] += sign * hit
         cell[3] += sign * len(crashed)
-        for title in {title for title, _ in crashed}:
-            self.titles[(title, boot.release, boot.predecessor, boot.how)][0] += sign
-        share = self.hosts[(boot.release, boot.predecessor, boot.host_id)]
+        share = self.hosts[(release, predecessor, boot.host_id)]
         share[0] += sign
         share[1] += sign * hit
 
@@ -166,19 +170,23 @@ class Deltas:
         _add(connection, spread_cells, spread)
 
 
-def _add_claims(connection: Connection, claims: Mapping[int, tuple[float, float | None]]) -> None:
-    insert = upsert_insert(connection, host_claims)
+@functools.cache
+def _claiming(dialect: str) -> Any:
+    insert = upsert_insert(dialect, host_claims)
     c, new = host_claims.c, insert.excluded
     earlier = sa.or_(c.first_start.is_(None), new.first_start < c.first_start)
-    upsert = insert.on_conflict_do_update(
+    return insert.on_conflict_do_update(
         index_elements=["host_id"],
         set_={
             "boot_hours": c.boot_hours + new.boot_hours,
             "first_start": sa.case((earlier, new.first_start), else_=c.first_start),
         },
     )
+
+
+def _add_claims(connection: Connection, claims: Mapping[int, tuple[float, float | None]]) -> None:
     connection.execute(
-        upsert,
+        _claiming(connection.dialect.name),
         [
             {"host_id": host_id, "boot_hours": hours, "first_start": first}
             for host_id, (hours, first) in sorted(claims.items())
@@ -186,9 +194,9 @@ def _add_claims(connection: Connection, claims: Mapping[int, tuple[float, float 
     )
 
 
-def upsert_insert(connection: Connection, table: sa.Table) -> Any:
-    """An INSERT into ``table`` with the ON CONFLICT clauses of the connection's dialect."""
-    return (sqlite_insert if connection.dialect.name == "sqlite" else pg_insert)(table)
+def upsert_insert(dialect: str, table: sa.Table) -> Any:
+    """An INSERT into ``table`` with the ON CONFLICT clauses of ``dialect`` (a name)."""
+    return (sqlite_insert if dialect == "sqlite" else pg_insert)(table)
 
 
 def _add(
@@ -210,52 +218,80 @@ def _add(
     ]
     if not rows:
         return {}
-    insert = upsert_insert(connection, table)
-    upsert = insert.on_conflict_do_update(
-        index_elements=keys, set_={a: table.c[a] + insert.excluded[a] for a in amounts}
-    )
+    upsert, emptying = _adding(connection.dialect.name, table, returning)
     now: dict[tuple[Any, ...], tuple[int, ...]] = {}
     if returning:
-        result = connection.execute(upsert.returning(*table.c), rows)
+        result = connection.execute(upsert, rows)
         now = {tuple(r[: len(keys)]): tuple(r[len(keys) :]) for r in result}
     else:
         connection.execute(upsert, rows)
     emptied = [r for r in rows if r[amounts[0]] < 0]
     if emptied:
-        where = [table.c[k] == sa.bindparam(f"k_{k}") for k in keys]
-        connection.execute(
-            table.delete().where(*where, table.c[amounts[0]] <= 0),
-            [{f"k_{k}": r[k] for k in keys} for r in emptied],
-        )
+        connection.execute(emptying, [{f"k_{k}": r[k] for k in keys} for r in emptied])
     return now
 
 
-def of_boots(
-    connection: Connection, table: sa.Table, keys: Iterable[tuple[int, str]]
-) -> sa.ColumnElement[bool]:
-    """Rows of ``table`` (a boot's, or a crash's) of the boots ``keys`` (host id, boot
-    id), a condition the unique (host, boot) index answers: an IN of (host, boot) pairs
-    makes SQLite scan the whole index, every batch. On PostgreSQL a host's boot ids go
-    as one array: psycopg prepares a statement from its fifth run, and the generic plan
-    of an IN of 500 parameters searches them row by row (a batch of one host with
-    15,000 boots stored: 90 ms, against 4 ms for the array)."""
+@functools.cache
+def _adding(dialect: str, table: sa.Table, returning: bool) -> tuple[Any, sa.Delete]:
+    """The statements of :func:`_add` for ``table``, made once: every batch runs them,
+    and SQLAlchemy would build each anew every time (half the time of a batch's
+    upkeep)."""
+    keys = [c.name for c in table.primary_key.columns]
+    amounts = [c.name for c in table.columns if c.name not in keys]
+    insert = upsert_insert(dialect, table)
+    upsert = insert.on_conflict_do_update(
+        index_elements=keys, set_={a: table.c[a] + insert.excluded[a] for a in amounts}
+    )
+    where = [table.c[k] == sa.bindparam(f"k_{k}") for k in keys]
+    emptying = table.delete().where(*where, table.c[amounts[0]] <= 0)
+    return (upsert.returning(*table.c) if returning else upsert), emptying
+
+
+def boot_keys(
+    connection: Connection, keys: Iterable[tuple[int, str]]
+) -> tuple[int, dict[str, Any]]:
+    """The boots ``keys`` (host id, boot id) as the parameters of :func:`of_boots`: how
+    many hosts they are of, and each host's id and boot ids."""
     by_host: dict[int, list[str]] = defaultdict(list)
     for host_id, boot_id in keys:
         by_host[host_id].append(boot_id)
     array = connection.dialect.name == "postgresql"
+    params: dict[str, Any] = {}
+    for n, (host_id, ids) in enumerate(sorted(by_host.items())):
+        params[f"host_{n}"] = host_id
+        params[f"ids_{n}"] = ids if array else json.dumps(ids)
+    return len(by_host), params
 
-    def among(ids: list[str]) -> sa.ColumnElement[bool]:
-        if array:
-            values = sa.bindparam(None, ids, type_=sa.ARRAY(table.c.boot_id.type))
+
+@functools.cache
+def of_boots(dialect: str, table: sa.Table, hosts: int) -> sa.ColumnElement[bool]:
+    """Rows of ``table`` (a boot's, or a crash's) of boots of ``hosts`` hosts, given as
+    the parameters of :func:`boot_keys`: a condition the unique (host, boot) index
+    answers, made once for each number of hosts (SQLAlchemy builds a statement at a
+    cost a batch notices). An IN of (host, boot) pairs makes SQLite scan the whole
+    index, every batch; a host's boot ids go as one parameter instead, a JSON list that
+    SQLite reads with json_each, and on PostgreSQL an array: psycopg prepares a
+    statement from its fifth run, and the generic plan of an IN of 500 parameters
+    searches them row by row (a batch of one host with 15,000 boots stored: 90 ms,
+    against 4 ms for the array)."""
+
+    def among(n: int) -> sa.ColumnElement[bool]:
+        if dialect == "postgresql":
+            values = sa.bindparam(f"ids_{n}", type_=sa.ARRAY(table.c.boot_id.type))
             return table.c.boot_id.in_(sa.select(sa.func.unnest(values)))
-        listed = sa.func.json_each(sa.bindparam(None, json.dumps(ids), type_=sa.Text))
+        listed = sa.func.json_each(sa.bindparam(f"ids_{n}", type_=sa.Text))
         return table.c.boot_id.in_(sa.select(listed.table_valued("value").c.value))
 
     return sa.or_(
-        *(
-            sa.and_(table.c.host_id == host_id, among(ids))
-            for host_id, ids in sorted(by_host.items())
-        )
+        *(sa.and_(table.c.host_id == sa.bindparam(f"host_{n}"), among(n)) for n in range(hosts))
+    )
+
+
+@functools.cache
+def _crashes_of_hosts(dialect: str, hosts: int) -> sa.Select[Any]:
+    c = crashes.c
+    return sa.select(c.host_id, c.boot_id, c.title, c.uptime).where(
+        of_boots(dialect, crashes, hosts)
     )
 
 
@@ -265,13 +301,9 @@ def crashes_of(
     """(host id, boot id) -> (title, time since boot) of each stored crash of the boot."""
     out: dict[tuple[int, str], list[tuple[str, float | None]]] = defaultdict(list)
     wanted = sorted(set(keys))
-    c = crashes.c
     for i in range(0, len(wanted), 500):  # keep statements within parameter limits
-        found = connection.execute(
-            sa.select(c.host_id, c.boot_id, c.title, c.uptime).where(
-                of_boots(connection, crashes, wanted[i : i + 500])
-            )
-        )
+        hosts, params = boot_keys(connection, wanted[i : i + 500])
+        found = connection.execute(_crashes_of_hosts(connection.dialect.name, hosts), params)
         for host_id, boot_id, title, uptime in found:
             out[(host_id, boot_id)].append((title, uptime))
     return out

@@ -10,6 +10,7 @@ keys of :mod:`kexec_lineage.fleet.schema`. Driver exceptions become
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -32,6 +33,7 @@ from kexec_lineage.fleet.count_upkeep import (
     Counted,
     CrashList,
     Deltas,
+    boot_keys,
     crashes_of,
     of_boots,
     recount,
@@ -172,27 +174,19 @@ class Store:
 
     def _host_ids(self, connection: Connection, names: Iterable[str], now: float) -> dict[str, int]:
         wanted = set(names)
-        found = dict(
-            connection.execute(
-                sa.select(hosts.c.name, hosts.c.id).where(hosts.c.name.in_(wanted))
-            ).all()
-        )
+        found = dict(connection.execute(_HOST_IDS, {"names": sorted(wanted)}).all())
         missing = sorted(wanted - set(found))
         if missing:
             # Another batch may add the same new host meanwhile: let it win.
-            insert = upsert_insert(connection, hosts)
+            insert = upsert_insert(connection.dialect.name, hosts)
             connection.execute(
                 insert.on_conflict_do_nothing(index_elements=["name"]),
                 [{"name": n, "first_seen": now, "last_seen": now} for n in missing],
             )
-            found |= dict(
-                connection.execute(
-                    sa.select(hosts.c.name, hosts.c.id).where(hosts.c.name.in_(missing))
-                ).all()
-            )
+            found |= dict(connection.execute(_HOST_IDS, {"names": missing}).all())
         # Also the batch's lock of its hosts (their rows', till it commits): the count
         # upkeep counts from what the batch reads of their boots.
-        connection.execute(hosts.update().where(hosts.c.name.in_(wanted)).values(last_seen=now))
+        connection.execute(_SEEN, {"names": sorted(wanted), "now": now})
         return found
 
     def _fact_set_ids(
@@ -207,7 +201,7 @@ class Store:
         )
         found = dict(connection.execute(known).all())
         if missing := sorted(set(wanted) - set(found)):
-            insert = upsert_insert(connection, fact_sets)
+            insert = upsert_insert(connection.dialect.name, fact_sets)
             connection.execute(
                 insert.on_conflict_do_nothing(index_elements=["digest"]),
                 [
@@ -262,13 +256,9 @@ class Store:
         out: dict[tuple[int, str], tuple[BootRecord, int | None]] = {}
         keys_list = sorted(keys)
         for i in range(0, len(keys_list), 500):  # keep statements within parameter limits
-            rows = connection.execute(
-                sa.select(boots, hosts.c.name, fact_sets.c.digest)
-                .join(hosts, hosts.c.id == boots.c.host_id)
-                .outerjoin(fact_sets, fact_sets.c.id == boots.c.fact_set_id)
-                .where(of_boots(connection, boots, keys_list[i : i + 500]))
-            ).mappings()
-            for row in rows:
+            n, params = boot_keys(connection, keys_list[i : i + 500])
+            rows = connection.execute(_boots_of_hosts(connection.dialect.name, n), params)
+            for row in rows.mappings():
                 if row["fact_set_id"] is not None:
                     digests[row["fact_set_id"]] = row["digest"]
                 key = (row["host_id"], row["boot_id"])
@@ -549,25 +539,21 @@ _BOOT_TEXTS = ("boot_id", "release", "how", "previous_release", "previous_boot_i
 _sorted_json = json.JSONEncoder(sort_keys=True).encode
 
 
-def _stored_json(value: Any, encode: Callable[[Any], str]) -> str:
-    """``value`` as ``encode`` makes it JSON, its strings :func:`_clean`: only where the
-    JSON has an escape ``\\u`` (which any non-ASCII character and any NUL get) can
-    there be anything to clean, and a boot's evidence nearly never has one."""
-    text = encode(value)
-    return encode(_clean(value)) if "\\u" in text else text
-
-
 def boot_row(
     record: BootRecord, host_id: int, now: float, fact_set: int | None = None
 ) -> dict[str, Any]:
-    """The ``boots`` row of ``record`` for host ``host_id``, its facts stored as ``fact_set``.
+    """The ``boots`` row of ``record`` for host ``host_id``, its facts stored as
+    ``fact_set``, its texts as the store keeps them (:func:`_storable`)."""
+    return _row(_storable(record), host_id, now, fact_set)
 
-    Made field by field, not from :meth:`Boot.as_dict`: every boot of every batch and
-    bulk load comes through here."""
+
+def _row(record: BootRecord, host_id: int, now: float, fact_set: int | None) -> dict[str, Any]:
+    """:func:`boot_row` of a record already storable, as ingest has them: made field by
+    field, not from :meth:`Boot.as_dict`, as every boot of every batch comes here."""
     boot = record.boot
-    row = {name: _clean(getattr(boot, name)) for name in _BOOT_COLUMNS}
-    row["evidence"] = _stored_json([e.as_dict() for e in boot.evidence], _sorted_json)
-    row["disagreements"] = _stored_json(boot.disagreements, json.dumps)
+    row = {name: getattr(boot, name) for name in _BOOT_COLUMNS}
+    row["evidence"] = _sorted_json([e.as_dict() for e in boot.evidence])
+    row["disagreements"] = json.dumps(boot.disagreements)
     row["host_id"] = host_id
     row["fact_set_id"] = fact_set
     row["started_at"] = record.started_at
@@ -603,7 +589,7 @@ class _Batch:
         key = (self.ids[record.boot.host], record.boot.boot_id)
         fact_set = self.sets.get(facts_digest(record.facts)) if record.facts else None
         if key not in self.stored:
-            self.new_rows[key] = boot_row(record, key[0], self.now, fact_set)
+            self.new_rows[key] = _row(record, key[0], self.now, fact_set)
             self._count(key, record, fact_set)
             self.inserted += 1
             return
@@ -649,6 +635,18 @@ class _Batch:
         self.deltas.apply(connection)
 
 
+@functools.cache
+def _boots_of_hosts(dialect: str, n: int) -> sa.Select[Any]:
+    """The stored boots of :func:`boot_keys` of ``n`` hosts, with their hosts' names and
+    fact sets' digests: made once."""
+    return (
+        sa.select(boots, hosts.c.name, fact_sets.c.digest)
+        .join(hosts, hosts.c.id == boots.c.host_id)
+        .outerjoin(fact_sets, fact_sets.c.id == boots.c.fact_set_id)
+        .where(of_boots(dialect, boots, n))
+    )
+
+
 def _insert(connection: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """INSERT ``rows``, all with the keys of the first, as one executemany of the driver
     (pipelined on PostgreSQL): SQLAlchemy's own works on every row's parameters in
@@ -661,6 +659,28 @@ def _insert(connection: Connection, table: sa.Table, rows: Sequence[Mapping[str,
         connection.exec_driver_sql(str(insert), list(rows))
 
 
+# The statements of every batch, made once (SQLAlchemy would build each anew at a cost a
+# batch notices): hosts by name, and each batch's lock of its hosts' rows.
+_NAMES: sa.BindParameter[list[str]] = sa.bindparam("names", expanding=True)
+_HOST_IDS = sa.select(hosts.c.name, hosts.c.id).where(hosts.c.name.in_(_NAMES))
+_SEEN = hosts.update().where(hosts.c.name.in_(_NAMES)).values(last_seen=sa.bindparam("now"))
+# What hosts' boots claim, and how many of their boots arrived since ``since``.
+_IDS: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
+_CLAIMS = (
+    sa.select(hosts.c.id, hosts.c.first_seen, host_claims.c.boot_hours, host_claims.c.first_start)
+    .select_from(hosts.outerjoin(host_claims, host_claims.c.host_id == hosts.c.id))
+    .where(hosts.c.id.in_(_IDS))
+)
+_RECENT_BOOTS = (
+    sa.select(boots.c.host_id, sa.func.count())
+    .where(
+        boots.c.host_id.in_(_IDS),
+        boots.c.received_at >= sa.bindparam("since"),
+    )
+    .group_by(boots.c.host_id)
+)
+
+
 def _histories(
     connection: Connection,
     ids: Mapping[str, int],
@@ -671,30 +691,16 @@ def _histories(
     """Each host of ``ids`` with its history: what its boots claim (``host_claims``) and
     how many arrived lately (by index), from which the stored boots of the batch
     (``stored``, ``received``) are taken back out."""
-    wanted = sorted(ids.values())
+    wanted = {"ids": sorted(ids.values()), "since": admission.since}
     since = admission.since
-    claims = (
-        sa.select(
-            hosts.c.id, hosts.c.first_seen, host_claims.c.boot_hours, host_claims.c.first_start
-        )
-        .select_from(hosts.outerjoin(host_claims, host_claims.c.host_id == hosts.c.id))
-        .where(hosts.c.id.in_(wanted))
-    )
-    b = boots.c
-    lately: dict[int, int] = dict(
-        connection.execute(
-            sa.select(b.host_id, sa.func.count())
-            .where(b.host_id.in_(wanted), b.received_at >= since)
-            .group_by(b.host_id)
-        ).all()
-    )
+    lately: dict[int, int] = dict(connection.execute(_RECENT_BOOTS, wanted).all())
     recent: dict[int, int] = defaultdict(int)
     hours: dict[int, dict[str, float]] = defaultdict(dict)
     for key, (record, _) in stored.items():
         recent[key[0]] += received[key] >= since
         hours[key[0]][key[1]] = record.hours or 0.0
     names = {i: name for name, i in ids.items()}
-    for host_id, first_seen, total, first_start in connection.execute(claims):
+    for host_id, first_seen, total, first_start in connection.execute(_CLAIMS, wanted):
         batch = hours[host_id]
         left = max(0.0, (total or 0.0) - sum(batch.values()))
         yield (
@@ -724,7 +730,7 @@ def _merged(
         return None
     values = {
         k: v
-        for k, v in boot_row(BootRecord(merged or old), 0, 0).items()
+        for k, v in _row(BootRecord(merged or old), 0, 0, None).items()
         if k not in ("started_at", "hours", "fact_set_id", "host_id", "received_at")
     }
     now = BootRecord(
