@@ -76,7 +76,7 @@ def test_migrations_are_idempotent(db_url: str) -> None:
     try:
         with again.engine.connect() as connection:
             version = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
-            assert version.scalars().all() == ["0005"]
+            assert version.scalars().all() == ["0006"]
             assert set(sa.inspect(connection).get_table_names()) == {
                 "alembic_version",
                 "boots",

@@ -23,7 +23,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kexec_lineage.errors import StoreError
 from kexec_lineage.fleet.count_queries import freshness, transitions
@@ -119,7 +120,8 @@ def create_app(
             raise HTTPException(401, "unknown token", {"WWW-Authenticate": "Bearer"})
         return info
 
-    def writer(info: Annotated[TokenInfo, Depends(token)]) -> TokenInfo:
+    # Async, as it reads nothing: FastAPI would hand a plain function to a worker thread.
+    async def writer(info: Annotated[TokenInfo, Depends(token)]) -> TokenInfo:
         if info.kind != "host":
             raise HTTPException(403, "a read token cannot write")
         return info
@@ -191,7 +193,7 @@ def _add_writes(
     app: FastAPI,
     store: Store,
     metrics: _Metrics,
-    writer: Callable[..., TokenInfo],
+    writer: Callable[..., Awaitable[TokenInfo]],
     limits: Limits,
 ) -> None:
     """The write endpoints: a body is read only once ``writer`` let the token write."""
@@ -217,8 +219,7 @@ def _add_writes(
         store_records: Callable[[TokenInfo, Mapping[str, Any]], Stored],
     ) -> StoredOut:
         raw = await read_body(request)
-        # Parsed and stored in one worker thread: a hop between threads per request
-        # costs more than the parse of a small batch.
+        # One worker thread parses and stores: one hand-over per request, not two.
         stored = await run_in_threadpool(lambda: store_records(info, validated(body.adapter, raw)))
         metrics.stored(body.kind, stored)
         return StoredOut(**dataclasses.asdict(stored))
@@ -300,33 +301,66 @@ def _has_nul(scope: Scope) -> bool:
     return "\x00" in scope.get("path", "") or b"\x00" in query or b"%00" in query
 
 
-def _install_middleware_and_errors(app: FastAPI, metrics: _Metrics) -> None:
-    app.add_middleware(BodyLimit, limit=MAX_BODY)
+class Hardening:
+    """ASGI middleware: 422 for a NUL in the URL, :data:`SECURITY_HEADERS` on every
+    answer. Plain ASGI, as :class:`RequestMetrics` is: Starlette's ``app.middleware``
+    passes each request's body through streams of its own, which cost the two of them
+    146 ms over 40 requests of 500 boots (``bench.ingest_throughput``'s, 0.84 s in all)."""
 
-    @app.middleware("http")
-    async def harden(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if _has_nul(request.scope):
-            response: Response = JSONResponse(
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(SECURITY_HEADERS)
+            await send(message)
+
+        if _has_nul(scope):
+            refusal = JSONResponse(
                 {"detail": "NUL characters are not allowed in a URL"}, status_code=422
             )
-        else:
-            response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+            await refusal(scope, receive, secured)
+            return
+        await self.app(scope, receive, secured)
 
-    @app.middleware("http")
-    async def count(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+
+class RequestMetrics:
+    """ASGI middleware: each answer counted by route and status, and timed."""
+
+    def __init__(self, app: ASGIApp, metrics: _Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(path, str(response.status_code)).inc()
-        metrics.seconds.labels(path).observe(time.perf_counter() - start)
-        return response
+        status: list[int] = []
+
+        async def noted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, noted)
+        # The router has put the route it took into the scope.
+        path = getattr(scope.get("route"), "path", "unmatched")
+        if status:
+            self.metrics.requests.labels(path, str(status[0])).inc()
+        self.metrics.seconds.labels(path).observe(time.perf_counter() - start)
+
+
+def _install_middleware_and_errors(app: FastAPI, metrics: _Metrics) -> None:
+    # The last added runs first: the metrics see every answer, hardened or refused.
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
+    app.add_middleware(Hardening)
+    app.add_middleware(RequestMetrics, metrics=metrics)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
