@@ -23,7 +23,7 @@ from kexec_lineage.model.wire import SHIP_BATCH, BootRecord
 
 RECORDS = 20_000  # of one host, so that one host token may send them all
 BATCH = SHIP_BATCH  # the batches a host's `ship` sends; the bulk INSERT takes the same
-RUNS = 3
+RUNS = 5
 
 
 def make_boots() -> list[Boot]:
