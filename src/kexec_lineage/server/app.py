@@ -47,7 +47,7 @@ from kexec_lineage.server.bodies import (
 from kexec_lineage.server.claims import Limits, admission
 from kexec_lineage.server.dashboard import AnalysisCache, add_dashboard, analysis_response
 
-__all__ = ("MAX_BODY", "SECURITY_HEADERS", "BodyLimit", "create_app")
+__all__ = ("MAX_BODY", "SECURITY_HEADERS", "BodyLimit", "Hardening", "RequestMetrics", "create_app")
 
 _bearer = HTTPBearer(auto_error=False)
 _log = logging.getLogger("kexec_lineage.collector")
