@@ -60,8 +60,8 @@ def _checked(problem: Callable[[Any], str | None]) -> AfterValidator:
 
 #: Text a database can store (:func:`~kexec_lineage.model.wire.text_problem`): in a JSON
 #: body a lone surrogate is refused by the parser already, and the pattern refuses a
-#: NUL in pydantic-core, which a validator in Python for each of a boot's texts
-#: would cost more than the rest of its parse.
+#: NUL in pydantic-core (a validator in Python on each of a boot's texts made the
+#: parse of the ingest bench's 20,000 boots 0.071 s, against 0.060 s).
 NO_NUL = r"^[^\x00]*$"
 _text = Field(pattern=NO_NUL)
 #: A host name that can also be addressed.
