@@ -386,6 +386,22 @@ async def test_nul_in_a_field_is_never_a_5xx(client: httpx.AsyncClient, tokens: 
     assert response.status_code < 500, response.text
 
 
+async def test_nul_in_a_field_is_refused_in_words(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    response = await client.post(
+        "/v1/boots", json={"boots": [boot(release="7.1\x00")]}, headers=bearer(tokens.web1)
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {
+            "loc": ["body", "boots", 0, "release"],
+            "msg": "NUL characters are not allowed",
+            "type": "string_pattern_mismatch",
+        }
+    ]
+
+
 async def test_nul_in_report_is_stored_escaped_on_postgresql(
     postgres_server: PostgresServer,
 ) -> None:
