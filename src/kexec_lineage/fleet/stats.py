@@ -124,8 +124,9 @@ def stratified_exact_p(strata: AnyStrata) -> float:
     if observed >= totals.sum():
         # Every crash among the exposed: the far end, with no tail beyond it to tilt to.
         return math.exp(math.fsum((totals * log_shares).tolist()))
-    theta = _tilt(totals, shares, observed)
-    tilted = shares if theta == 0 else special.expit(log_shares - log_others + theta)
+    logits = log_shares - log_others
+    theta = _tilt(totals, shares, logits, observed)
+    tilted = shares if theta == 0 else special.expit(logits + theta)
     distribution, low, trimmed = np.ones(1), 0, 1
     for pmf, first in _pmfs(totals, tilted):
         distribution = np.convolve(distribution, pmf)
@@ -148,14 +149,19 @@ def stratified_exact_p(strata: AnyStrata) -> float:
     return min(1.0, math.exp(log_p))
 
 
-def _tilt(totals: NDArray[np.int64], shares: NDArray[np.float64], observed: int) -> float:
+def _tilt(
+    totals: NDArray[np.int64],
+    shares: NDArray[np.float64],
+    logits: NDArray[np.float64],
+    observed: int,
+) -> float:
     """The exponential tilt that makes ``observed`` the mean of the strata's sum, 0
-    where the observed count is no more than the untilted mean. Any tilt gives the
-    same p-value in exact arithmetic: this one puts the tail's mass where it is
-    largest, so that it need not be found 1e-300 below the bulk."""
+    where the observed count is no more than the untilted mean (``logits``: the
+    shares' log odds). Any tilt gives the same p-value in exact arithmetic: this one
+    puts the tail's mass where it is largest, so that it need not be found 1e-300
+    below the bulk."""
     if observed <= float((totals * shares).sum()):
         return 0.0
-    logits = special.logit(shares)
 
     def excess(theta: float) -> float:
         return float((totals * special.expit(logits + theta)).sum()) - observed
