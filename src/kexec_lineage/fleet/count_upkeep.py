@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -68,6 +68,7 @@ __all__ = (
     "of_boots",
     "recount",
     "recount_if_stale",
+    "rows_of_boots",
     "upsert_insert",
 )
 
@@ -300,13 +301,24 @@ def crashes_of(
 ) -> dict[tuple[int, str], list[tuple[str, float | None]]]:
     """(host id, boot id) -> (title, time since boot) of each stored crash of the boot."""
     out: dict[tuple[int, str], list[tuple[str, float | None]]] = defaultdict(list)
-    wanted = sorted(set(keys))
-    for i in range(0, len(wanted), 500):  # keep statements within parameter limits
-        hosts, params = boot_keys(connection, wanted[i : i + 500])
-        found = connection.execute(_crashes_of_hosts(connection.dialect.name, hosts), params)
-        for host_id, boot_id, title, uptime in found:
-            out[(host_id, boot_id)].append((title, uptime))
+    for host_id, boot_id, title, uptime in rows_of_boots(
+        connection, _crashes_of_hosts, sorted(set(keys))
+    ):
+        out[(host_id, boot_id)].append((title, uptime))
     return out
+
+
+def rows_of_boots(
+    connection: Connection,
+    statement: Callable[[str, int], sa.Select[Any]],
+    keys: Sequence[tuple[int, str]],
+) -> Iterator[sa.Row[*tuple[Any, ...]]]:
+    """The rows that ``statement`` (made for a dialect's name and a number of hosts, with
+    :func:`of_boots`) finds of the boots ``keys``, 500 boots a statement (within the
+    drivers' parameter limits)."""
+    for i in range(0, len(keys), 500):
+        hosts, params = boot_keys(connection, keys[i : i + 500])
+        yield from connection.execute(statement(connection.dialect.name, hosts), params)
 
 
 def recount(connection: Connection) -> None:

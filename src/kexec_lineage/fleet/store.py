@@ -33,11 +33,11 @@ from kexec_lineage.fleet.count_upkeep import (
     Counted,
     CrashList,
     Deltas,
-    boot_keys,
     crashes_of,
     of_boots,
     recount,
     recount_if_stale,
+    rows_of_boots,
     upsert_insert,
 )
 from kexec_lineage.fleet.merge import merge_boots
@@ -254,20 +254,17 @@ class Store:
         """The stored boots of ``keys``, each with its fact set's id (whose digest goes
         into ``digests``; when each was last received into ``received``)."""
         out: dict[tuple[int, str], tuple[BootRecord, int | None]] = {}
-        keys_list = sorted(keys)
-        for i in range(0, len(keys_list), 500):  # keep statements within parameter limits
-            n, params = boot_keys(connection, keys_list[i : i + 500])
-            rows = connection.execute(_boots_of_hosts(connection.dialect.name, n), params)
-            for row in rows.mappings():
-                if row["fact_set_id"] is not None:
-                    digests[row["fact_set_id"]] = row["digest"]
-                key = (row["host_id"], row["boot_id"])
-                out[key] = (
-                    BootRecord(_boot_from_row(row), row["started_at"], row["hours"]),
-                    row["fact_set_id"],
-                )
-                if received is not None:
-                    received[key] = row["received_at"]
+        for found in rows_of_boots(connection, _boots_of_hosts, sorted(keys)):
+            row = found._mapping
+            if row["fact_set_id"] is not None:
+                digests[row["fact_set_id"]] = row["digest"]
+            key = (row["host_id"], row["boot_id"])
+            out[key] = (
+                BootRecord(_boot_from_row(row), row["started_at"], row["hours"]),
+                row["fact_set_id"],
+            )
+            if received is not None:
+                received[key] = row["received_at"]
         return out
 
     def ingest_crashes(self, records: Sequence[CrashRecord], now: float | None = None) -> Stored:
